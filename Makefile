@@ -1,0 +1,46 @@
+# The two commands a fresh machine needs: `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench lint messages install clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Embedded defaults: SQLite and Celery's filesystem broker under var/, e-mail on the console.
+run: install
+	mkdir -p var
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py compilemessages --ignore=.venv -v0
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --noinput -v0
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py seed_demo --if-empty
+	@echo ""
+	@echo "Credits Center: http://127.0.0.1:$${WEB_PORT:-8000}/  (Ctrl-C stops web, worker and beat)"
+	@echo ""
+	DEBUG=$${DEBUG:-true} PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
+
+test: install
+	$(BIN)/python manage.py compilemessages --ignore=.venv -v0
+	$(BIN)/ruff check .
+	$(BIN)/python manage.py makemigrations --check --dry-run -v0 --settings=config.settings_test
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python -m tests.benchmarks.run
+
+lint: install
+	$(BIN)/ruff check .
+
+# Refresh the French catalogue after changing strings (needs GNU gettext).
+messages: install
+	DEBUG=true $(BIN)/python manage.py makemessages -l fr --ignore=.venv --ignore=var --ignore=tests
+	DEBUG=true $(BIN)/python manage.py compilemessages --ignore=.venv
+
+clean:
+	rm -rf $(VENV) var

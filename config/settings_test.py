@@ -1,0 +1,16 @@
+"""Test settings: the real database named by DATABASE_URL (SQLite by default), fast hashing,
+e-mail kept in memory, and Celery tasks run in-process unless a test starts a real worker."""
+
+from .settings import *  # noqa: F403
+
+SECRET_KEY = SECRET_KEY or "test-only-key-0123456789abcdefghijklmnopqrstuvwxyz-ABCDEFG"  # noqa: F405
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+CELERY_TASK_ALWAYS_EAGER = True
+SECURE_SSL_REDIRECT = False
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+STORAGES["staticfiles"] = {  # noqa: F405
+    "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+}
+EXPORT_DIR = VAR_DIR / "test-exports"  # noqa: F405

@@ -1,0 +1,92 @@
+"""Domain events: `credits` and `usage` say what happened; other apps subscribe.
+
+`credits` never imports its subscribers (notifications subscribes in its AppConfig.ready()).
+An event is a `DomainEvent` row written in the same transaction as the change (an outbox),
+then dispatched after commit by a Celery task; the beat task `dispatch_pending_events`
+picks up anything a crash or a broker outage left behind. Handlers must be idempotent:
+an event may be dispatched again after a crash between a handler and the commit.
+"""
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from .models import DomainEvent, Organization
+
+logger = logging.getLogger(__name__)
+
+EVENT_NAMES = (
+    "recharge_succeeded",
+    "recharge_failed",
+    "balance_zero",
+    "balance_low",
+    "pool_80",
+    "pool_100",
+    "funds_expiring",
+    "export_ready",
+    "auto_recharge_disabled",
+)
+
+# Handlers are registered once at start-up (AppConfig.ready); this is configuration, not
+# per-process state, so every web and worker process has the same registry.
+_handlers: dict[str, list[Callable[[DomainEvent], None]]] = defaultdict(list)
+
+
+def subscribe(name: str, handler: Callable[[DomainEvent], None]) -> None:
+    if handler not in _handlers[name]:
+        _handlers[name].append(handler)
+
+
+def event_emit(
+    *, organization: Organization, name: str, payload: dict, dedupe_key: str
+) -> DomainEvent | None:
+    """Record an event in the current transaction; returns None when this occurrence
+    (same dedupe_key) was already recorded."""
+    try:
+        with transaction.atomic():
+            event = DomainEvent.objects.create(
+                organization=organization, name=name, payload=payload, dedupe_key=dedupe_key
+            )
+    except IntegrityError:
+        return None
+    transaction.on_commit(lambda: _enqueue_dispatch(event.pk))
+    return event
+
+
+def _enqueue_dispatch(event_id: int) -> None:
+    from .tasks import dispatch_event
+
+    try:
+        dispatch_event.delay(event_id)
+    except Exception:  # broker down: the beat sweep dispatches it later
+        logger.warning("could not enqueue dispatch of event %s; the sweep will", event_id)
+
+
+def event_dispatch(*, event_id: int) -> bool:
+    """Run the handlers of one event once; True when it was dispatched by this call."""
+    with transaction.atomic():
+        event = (
+            DomainEvent.objects.select_for_update(skip_locked=True)
+            .filter(pk=event_id, dispatched_at__isnull=True)
+            .select_related("organization")
+            .first()
+        )
+        if event is None:
+            return False
+        for handler in _handlers.get(event.name, []):
+            handler(event)
+        event.dispatched_at = timezone.now()
+        event.save(update_fields=["dispatched_at"])
+    return True
+
+
+def pending_event_ids(*, older_than_seconds: int = 30, limit: int = 500) -> list[int]:
+    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
+    return list(
+        DomainEvent.objects.filter(dispatched_at__isnull=True, occurred_at__lte=cutoff)
+        .order_by("occurred_at")
+        .values_list("pk", flat=True)[:limit]
+    )

@@ -1,0 +1,128 @@
+from django.conf import settings
+from django.core.paginator import Paginator
+from django.db import connection
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from . import selectors
+from .access import permission, public, signed_in
+from .forms import LanguageForm
+from .services.tenants import Actor, person_set_language
+
+
+@signed_in
+def home(request):
+    return render(request, "credits/home.html", {"cards": home_cards(request)})
+
+
+def home_cards(request):
+    """The cards of the home page; each app adds its own as its capability lands."""
+    from .home import cards_for
+
+    return cards_for(request)
+
+
+def placeholder(title, description, *perms):
+    """An honest page for a capability that is not built yet (signed-in people when no
+    permission is named)."""
+
+    def view(request):
+        return render(
+            request,
+            "credits/not_available.html",
+            {"title": title, "description": description},
+        )
+
+    return permission(*perms)(view) if perms else signed_in(view)
+
+
+@permission("view_settings")
+def settings_org(request):
+    return render(request, "credits/settings_org.html", {"org": request.organization})
+
+
+@permission("view_audit")
+def audit_log(request):
+    entries = selectors.audit_entries(organization=request.organization)
+    page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    return render(request, "credits/audit_log.html", {"page": page})
+
+
+@signed_in
+@require_POST
+def set_language(request):
+    form = LanguageForm(request.POST)
+    next_url = request.POST.get("next") or "/"
+    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}):
+        next_url = "/"
+    if form.is_valid() and request.person is not None:
+        person_set_language(
+            person=request.person,
+            language=form.cleaned_data["language"],
+            actor=Actor.from_request(request),
+        )
+    response = redirect(next_url)
+    if form.is_valid():
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME, form.cleaned_data["language"], samesite="Lax"
+        )
+    return response
+
+
+def _broker_status() -> tuple[bool, str]:
+    from kombu import Connection
+
+    url = settings.CELERY_BROKER_URL
+    try:
+        with Connection(
+            url,
+            transport_options=getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}),
+            connect_timeout=2,
+        ) as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+            if url.startswith("filesystem"):
+                import os
+
+                folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_out"]
+                if not os.access(folder, os.W_OK):
+                    return False, f"broker folder not writable: {folder}"
+        return True, "ok"
+    except Exception as exc:  # any failure to connect means the broker is down
+        return False, f"{type(exc).__name__}: {exc}"[:200]
+
+
+def _database_status() -> tuple[bool, str]:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        return True, "ok"
+    except Exception as exc:
+        return False, f"{type(exc).__name__}: {exc}"[:200]
+
+
+@public
+@never_cache
+def healthz(request):
+    db_ok, db_detail = _database_status()
+    broker_ok, broker_detail = _broker_status()
+    down = [name for name, ok in (("database", db_ok), ("broker", broker_ok)) if not ok]
+    body = {
+        "status": "ok" if not down else "down",
+        "down": down,
+        "database": {"ok": db_ok, "detail": db_detail},
+        "broker": {"ok": broker_ok, "detail": broker_detail},
+    }
+    return JsonResponse(body, status=200 if not down else 503)
+
+
+# Sections whose capability has not landed yet. Each app replaces its entries as it does.
+not_available_billing = placeholder(
+    _("Communications Credits"),
+    _("Funding, auto-recharge, payment methods and transactions are not available yet."),
+    "view_billing",
+)

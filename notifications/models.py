@@ -1,0 +1,1 @@
+"""Role-based recipients, notifications, deliveries and the message center."""

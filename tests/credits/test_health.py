@@ -1,0 +1,47 @@
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.django_db
+def test_healthz_reports_database_and_broker_ok(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["database"]["ok"] and body["broker"]["ok"] and body["down"] == []
+
+
+@pytest.mark.django_db
+def test_healthz_answers_503_naming_the_broker_when_it_is_down(client, settings):
+    # Nothing listens on port 1: a real refused connection, not a mock.
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["down"] == ["broker"]
+    assert body["database"]["ok"] is True
+
+
+def test_production_settings_pass_check_deploy_without_warning(tmp_path):
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DEBUG": "false",
+        "SECRET_KEY": "x7!kq2Lr9#zPw4@Vn8$Tb3%Hm6^Jc1&Fd5*Gs0(Ya2)Ue7-Qi9+Ro4=Wl8_Xk3",
+        "ALLOWED_HOSTS": "credits.example.com",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        capture_output=True, text=True, env=env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.django_db
+def test_pages_carry_a_content_security_policy_without_inline_scripts(admin_client):
+    response = admin_client.get("/")
+    assert "script-src 'self'" in response["Content-Security-Policy"]
+    assert "<script>" not in response.content.decode()
