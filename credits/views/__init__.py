@@ -8,10 +8,10 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from . import selectors
-from .access import permission, public, signed_in
-from .forms import LanguageForm
-from .services.tenants import Actor, person_set_language
+from .. import selectors
+from ..access import permission, public, signed_in
+from ..forms import LanguageForm
+from ..services.tenants import Actor, person_set_language
 
 
 @signed_in
@@ -21,7 +21,7 @@ def home(request):
 
 def home_cards(request):
     """The cards of the home page; each app adds its own as its capability lands."""
-    from .home import cards_for
+    from ..home import cards_for
 
     return cards_for(request)
 

@@ -2,7 +2,7 @@
 
 from django.db.models import QuerySet
 
-from .models import AuditEntry, Organization, Person
+from ..models import AuditEntry, Organization, Person
 
 
 def people_of(*, organization: Organization) -> QuerySet[Person]:
