@@ -14,6 +14,13 @@ urlpatterns = [
         name="billing_licenses",
     ),
     path(
+        "reports/minute-pools/",
+        views.placeholder(
+            _("Minute pools"), _("The minute pools report is not available yet."), "view_usage"
+        ),
+        name="reports_minute_pools",
+    ),
+    path(
         "users/",
         views.placeholder(
             _("Active users"), _("The user list is not available yet."), "view_people"

@@ -5,9 +5,6 @@ from credits.views import placeholder
 pstn_usage = placeholder(
     _("PSTN usage"), _("The PSTN usage report is not available yet."), "view_usage"
 )
-minute_pools = placeholder(
-    _("Minute pools"), _("The minute pools report is not available yet."), "view_usage"
-)
 downloads = placeholder(_("Downloads"), _("Exports are not available yet."), "view_usage")
 rates = placeholder(_("Rates"), _("The rate deck is not available yet."), "view_rates")
 api_tokens = placeholder(
