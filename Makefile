@@ -17,7 +17,7 @@ install: $(STAMP)
 # Embedded defaults: SQLite and Celery's filesystem broker under var/, e-mail on the console.
 run: install
 	mkdir -p var
-	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py compilemessages --ignore=.venv -v0
+	$(BIN)/pybabel --quiet compile -d locale -D django
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --noinput -v0
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py seed_demo --if-empty
 	@echo ""
@@ -26,7 +26,7 @@ run: install
 	DEBUG=$${DEBUG:-true} PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
 
 test: install
-	$(BIN)/python manage.py compilemessages --ignore=.venv -v0
+	$(BIN)/pybabel --quiet compile -d locale -D django
 	$(BIN)/ruff check .
 	$(BIN)/python manage.py makemigrations --check --dry-run -v0 --settings=config.settings_test
 	$(BIN)/pytest $(PYTEST_ARGS)
