@@ -58,3 +58,100 @@ class DomainEventAdmin(admin.ModelAdmin):
     list_display = ["occurred_at", "organization", "name", "dispatched_at"]
     list_filter = ["name", "organization"]
     readonly_fields = ["organization", "name", "payload", "dedupe_key", "occurred_at"]
+
+
+# --- licenses (issue 4) ---
+from .models import LicenseAssignment, MinutePool, Subscription  # noqa: E402
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    list_display = ["organization", "sku", "seats", "created_at"]
+    list_filter = ["sku", "organization"]
+
+
+@admin.register(LicenseAssignment)
+class LicenseAssignmentAdmin(admin.ModelAdmin):
+    # Assignments are changed through the Licenses pages (seat locks, audit); read-only here.
+    list_display = ["person", "sku", "usage_location", "assigned_at", "removed_at"]
+    list_filter = ["sku", "organization"]
+    search_fields = ["person__upn", "person__display_name"]
+    readonly_fields = [f.name for f in LicenseAssignment._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(MinutePool)
+class MinutePoolAdmin(admin.ModelAdmin):
+    list_display = ["organization", "month", "kind", "country", "used_minutes", "total_minutes"]
+    list_filter = ["kind", "month", "organization"]
+    readonly_fields = [f.name for f in MinutePool._meta.fields]
+
+
+# --- Communications Credits (billing) ------------------------------------------------------
+from .models import (  # noqa: E402
+    CreditAccount,
+    Invoice,
+    LedgerEntry,
+    PaymentMethod,
+    RechargeAttempt,
+    SimulatedGatewayCharge,
+)
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    """Money history is evidence: staff read it; changes go through the services."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CreditAccount)
+class CreditAccountAdmin(_ReadOnlyAdmin):
+    list_display = ["organization", "currency", "balance", "auto_recharge_enabled",
+                    "auto_recharge_amount", "auto_recharge_trigger", "declines_in_a_row"]
+    search_fields = ["organization__name", "organization__slug"]
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(_ReadOnlyAdmin):
+    list_display = ["created_at", "organization", "kind", "amount", "balance_after",
+                    "idempotency_key", "actor_label"]
+    list_filter = ["kind", "organization"]
+    search_fields = ["idempotency_key", "description"]
+
+
+@admin.register(PaymentMethod)
+class PaymentMethodAdmin(_ReadOnlyAdmin):
+    list_display = ["organization", "brand", "last4", "exp_month", "exp_year", "removed_at"]
+    list_filter = ["organization"]
+    exclude = ["gateway_token"]
+
+
+@admin.register(RechargeAttempt)
+class RechargeAttemptAdmin(_ReadOnlyAdmin):
+    list_display = ["created_at", "organization", "kind", "amount", "currency", "status",
+                    "reason_code", "gateway_tries"]
+    list_filter = ["status", "kind", "organization"]
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(_ReadOnlyAdmin):
+    list_display = ["number", "organization", "amount", "currency", "card_label", "issued_at"]
+    search_fields = ["number"]
+
+
+@admin.register(SimulatedGatewayCharge)
+class SimulatedGatewayChargeAdmin(_ReadOnlyAdmin):
+    list_display = ["created_at", "reference", "idempotency_key", "amount", "currency",
+                    "status", "error_code", "tries"]

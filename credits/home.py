@@ -8,13 +8,36 @@ from .access import person_may
 
 # (title, text, url name, access); a capability's app replaces its card when it lands.
 CARDS = [
-    (_("Communications Credits"), _("Not available yet."), "billing_credits",
+    (_("Communications Credits"), _("Your prepaid balance."), "billing_credits",
      frozenset({"view_billing"})),
-    (_("Licenses"), _("Not available yet."), "users", frozenset({"view_people"})),
+    (_("Licenses"), _("Assigned and available seats per product."), "users",
+     frozenset({"view_people"})),
     (_("Usage this month"), _("Not available yet."), "reports_pstn_usage",
      frozenset({"view_usage"})),
-    (_("Message center"), _("Not available yet."), "notifications", "signed_in"),
+    (_("Message center"), _("No notifications yet."), "notifications", "signed_in"),
 ]
+
+# Cards filled in by apps that credits must not import (notifications registers its
+# builder from AppConfig.ready()): url name -> function(request) -> card fields to update.
+CARD_PROVIDERS = {}
+
+
+def _licenses_card(request):
+    from .views.licenses import home_card
+
+    return home_card(request)
+
+
+CARD_PROVIDERS["users"] = _licenses_card
+
+
+def _credits_card(request):
+    from .views.billing import home_card
+
+    return home_card(request)
+
+
+CARD_PROVIDERS["billing_credits"] = _credits_card
 
 
 def cards_for(request):
@@ -22,5 +45,8 @@ def cards_for(request):
     cards = []
     for title, text, url_name, access in CARDS:
         if person_may(person, access):
-            cards.append({"title": title, "text": text, "url": reverse(url_name)})
+            card = {"title": title, "text": text, "url": reverse(url_name)}
+            if url_name in CARD_PROVIDERS:
+                card.update(CARD_PROVIDERS[url_name](request))
+            cards.append(card)
     return cards

@@ -1,8 +1,20 @@
-"""Celery tasks of `credits`: thin wrappers that take ids and call a service."""
+"""Celery tasks of `credits`: thin wrappers that take ids and call a service.
+
+Recharge tasks are idempotent (the attempt id is the gateway's idempotency key and a
+finished attempt is never finished again), so they acknowledge late: a worker that dies
+mid-recharge has its message redelivered and the redelivery completes the same attempt.
+"""
+
+import logging
 
 from celery import shared_task
+from kombu.exceptions import OperationalError
 
 from . import events
+
+logger = logging.getLogger(__name__)
+
+RECHARGE_MAX_RETRIES = 5
 
 
 @shared_task(acks_late=True)
@@ -15,4 +27,87 @@ def dispatch_pending_events() -> int:
     count = 0
     for event_id in events.pending_event_ids():
         count += bool(events.event_dispatch(event_id=event_id))
+    return count
+
+
+def _retry_later(attempt_id: str) -> str:
+    """After a transient gateway error: try the same attempt (the same idempotency key)
+    again after a growing back-off; after the last retry the attempt fails. The count of
+    tries lives on the attempt row, so it survives redeliveries and restarts."""
+    from .models import RechargeAttempt
+    from .services import billing
+
+    tries = RechargeAttempt.objects.filter(pk=attempt_id).values_list(
+        "gateway_tries", flat=True).first() or 0
+    if tries > RECHARGE_MAX_RETRIES:
+        return billing.recharge_attempt_give_up(attempt_id=attempt_id).status
+    try:
+        process_recharge_attempt.apply_async(args=[str(attempt_id)],
+                                             countdown=min(60, 2 ** tries))
+    except (OperationalError, OSError):
+        logger.warning("could not enqueue retry of attempt %s; the sweep will", attempt_id)
+    return "retrying"
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def auto_recharge_check(organization_id: int) -> str | None:
+    """After a balance change below the trigger: start (or resume) the recharge and charge."""
+    from .services import billing
+
+    try:
+        attempt = billing.auto_recharge_run(organization_id=organization_id)
+    except billing.TransientGatewayError as exc:
+        return _retry_later(str(exc.attempt_id))
+    return attempt.status if attempt is not None else None
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def process_recharge_attempt(attempt_id: str) -> str:
+    """Charge one attempt under its own id (idempotent; see _retry_later for retries)."""
+    from .services import billing
+
+    try:
+        return billing.recharge_attempt_process(attempt_id=attempt_id).status
+    except billing.TransientGatewayError:
+        return _retry_later(attempt_id)
+
+
+@shared_task
+def auto_recharge_sweep() -> int:
+    """Beat: catch any recharge the event path missed (broker down, worker died)."""
+    from .services import billing
+
+    done = 0
+    for attempt_id in billing.stale_recharge_attempt_ids():
+        try:
+            billing.recharge_attempt_process(attempt_id=attempt_id)
+        except billing.TransientGatewayError:
+            _retry_later(str(attempt_id))
+        done += 1
+    for organization_id in billing.auto_recharge_sweep_accounts():
+        try:
+            billing.auto_recharge_run(organization_id=organization_id)
+        except billing.TransientGatewayError as exc:
+            _retry_later(str(exc.attempt_id))
+        except Exception:  # one account's failure must not stop the others
+            logger.exception("auto-recharge sweep failed for org %s", organization_id)
+        done += 1
+    return done
+
+
+@shared_task
+def expire_funds() -> int:
+    """Daily beat: expiry entries for lots past 12 months, funds_expiring notices."""
+    from .models import Organization
+    from .services import billing
+
+    count = 0
+    org_ids = Organization.objects.filter(credit_account__isnull=False).values_list(
+        "pk", flat=True)
+    for org in Organization.objects.filter(pk__in=list(org_ids)).iterator():
+        try:
+            count += len(billing.funds_expire(organization=org))
+            billing.funds_expiring_notify(organization=org)
+        except Exception:  # one organization's failure must not stop the others
+            logger.exception("fund expiry failed for org %s", org.pk)
     return count

@@ -5,4 +5,6 @@
 - licenses: products, subscriptions (seats) and license assignments.
 """
 
+from .billing import *  # noqa: F403
+from .licenses import *  # noqa: F403
 from .tenants import *  # noqa: F403

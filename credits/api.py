@@ -1,0 +1,28 @@
+"""The credits part of the JSON API (django-ninja). `config/api.py` mounts `router` behind
+the per-organization bearer-token auth, which sets `request.auth` to the Organization."""
+
+from ninja import Router, Schema
+
+from .selectors.billing import credit_account_summary
+
+router = Router(tags=["credits"])
+
+
+class AutoRechargeOut(Schema):
+    enabled: bool
+    amount: str | None
+    threshold: str | None
+    paymentMethod: str | None  # noqa: N815 (the API's field names are camelCase)
+
+
+class BalanceOut(Schema):
+    balance: str
+    currency: str
+    autoRecharge: AutoRechargeOut  # noqa: N815
+
+
+@router.get("/credits/balance", response=BalanceOut, summary="Communications Credits balance")
+def credits_balance(request):
+    """The prepaid balance ("123.45", account currency) and the auto-recharge settings."""
+    summary = credit_account_summary(organization=request.auth)
+    return {**summary, "balance": str(summary["balance"])}

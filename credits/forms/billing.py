@@ -1,0 +1,200 @@
+"""Forms of the Communications Credits pages. Each error names its field."""
+
+import re
+import uuid
+from decimal import Decimal, InvalidOperation
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from ..gateway import card_expired, luhn_ok
+from ..models import PaymentMethod
+
+MIN_AMOUNT = 50
+MAX_AMOUNT = 100000
+THOUSANDS = re.compile(r"\d{1,3}(,\d{3})+(\.\d*)?")
+# Plain digits (any script), maybe a sign and a decimal part; no "1e5", "NaN", "Infinity".
+NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)")
+
+
+class AccessibleForm(forms.Form):
+    """Django marks fields in error with aria-invalid and points aria-describedby at
+    `<id>_error` and `<id>_helptext`, the ids `credits/billing/_field.html` renders."""
+
+
+class WholeAmountField(forms.CharField):
+    """A whole number of at least 50 and at most 100,000, with messages naming the field."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("max_length", 12)
+        super().__init__(*args, **kwargs)
+        self.widget.attrs.update({"inputmode": "numeric", "autocomplete": "off"})
+
+    def clean(self, value):
+        value = super().clean(value)
+        if value in (None, ""):
+            return None
+        label = self.label
+        invalid = forms.ValidationError(
+            _("%(field)s: enter a whole number, for example 100.") % {"field": label},
+            code="invalid")
+        # Spaces (also no-break ones) group thousands in French: "1 000".
+        text = "".join(ch for ch in str(value).strip().lstrip("$€£") if not ch.isspace())
+        if "," in text:
+            # Only as a thousands separator ("1,000"): "100,50" is 100.50 to a French
+            # reader, and reading it as 10,050 would charge a hundred times too much.
+            if not THOUSANDS.fullmatch(text):
+                raise invalid
+            text = text.replace(",", "")
+        if not NUMBER.fullmatch(text):
+            raise invalid
+        try:
+            amount = Decimal(text)
+        except InvalidOperation as exc:
+            raise invalid from exc
+        if not amount.is_finite() or amount != amount.to_integral_value():
+            raise forms.ValidationError(
+                _("%(field)s must be a whole number, without cents.") % {"field": label},
+                code="not_whole")
+        if amount < MIN_AMOUNT:
+            raise forms.ValidationError(
+                _("%(field)s must be at least %(min)s.") % {"field": label, "min": MIN_AMOUNT},
+                code="min")
+        if amount > MAX_AMOUNT:
+            raise forms.ValidationError(
+                _("%(field)s must be at most %(max)s.") % {"field": label, "max": "100,000"},
+                code="max")
+        return amount.quantize(Decimal(1))
+
+
+class CardChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return _("%(card)s, expires %(expiry)s") % {"card": obj.label,
+                                                     "expiry": obj.expiry_label}
+
+
+def _card_field(organization, label):
+    return CardChoiceField(
+        label=label,
+        queryset=PaymentMethod.objects.filter(organization=organization,
+                                              removed_at__isnull=True),
+        empty_label=None,
+        error_messages={
+            "required": _("Payment method: choose a saved card."),
+            "invalid_choice": _("Payment method: choose one of your saved cards."),
+        },
+    )
+
+
+class AddFundsForm(AccessibleForm):
+    amount = WholeAmountField(
+        label=_("Amount"),
+        help_text=_("A whole number between 50 and 100,000 in your billing currency."),
+        error_messages={"required": _("Amount: enter how much to add.")},
+    )
+    # Generated once per form: confirming the same order twice buys once.
+    request_key = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
+
+    def __init__(self, *args, organization, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["payment_method"] = _card_field(organization, _("Payment method"))
+        if not self.is_bound:
+            self.initial.setdefault("request_key", uuid.uuid4().hex)
+
+    def clean_request_key(self):
+        return self.cleaned_data.get("request_key") or uuid.uuid4().hex
+
+
+class AutoRechargeForm(AccessibleForm):
+    enabled = forms.BooleanField(label=_("Turn on auto-recharge"), required=False)
+    amount = WholeAmountField(
+        label=_("Add this amount"), required=False,
+        help_text=_("Whole number, at least 50. A recharge adds whole multiples of it, "
+                    "enough to bring the balance back above the trigger."),
+    )
+    trigger = WholeAmountField(
+        label=_("When balance is below"), required=False,
+        help_text=_("Whole number, at least 50."),
+    )
+
+    def __init__(self, *args, organization, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = _card_field(organization, _("Payment method"))
+        field.required = False
+        self.fields["payment_method"] = field
+
+    def clean(self):
+        data = super().clean()
+        if data.get("enabled"):
+            if not data.get("amount") and "amount" not in self.errors:
+                self.add_error("amount", _("Add this amount: enter a whole number of at "
+                                           "least 50 to turn auto-recharge on."))
+            if not data.get("trigger") and "trigger" not in self.errors:
+                self.add_error("trigger", _("When balance is below: enter a whole number of "
+                                            "at least 50 to turn auto-recharge on."))
+            if not data.get("payment_method") and "payment_method" not in self.errors:
+                self.add_error("payment_method", _("Payment method: choose the card that "
+                                                   "pays for recharges."))
+        return data
+
+
+class PaymentMethodForm(AccessibleForm):
+    number = forms.CharField(
+        label=_("Card number"), max_length=23,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "cc-number"}),
+        error_messages={"required": _("Card number: enter the number on the card.")},
+    )
+    exp_month = forms.TypedChoiceField(
+        label=_("Expiry month"), coerce=int,
+        choices=[(m, f"{m:02d}") for m in range(1, 13)],
+        error_messages={"required": _("Expiry month: choose the month.")},
+    )
+    exp_year = forms.TypedChoiceField(
+        label=_("Expiry year"), coerce=int, choices=[],
+        error_messages={"required": _("Expiry year: choose the year.")},
+    )
+    cvc = forms.CharField(
+        label=_("Security code (CVC)"), max_length=4, min_length=3,
+        widget=forms.PasswordInput(attrs={"inputmode": "numeric", "autocomplete": "cc-csc"}),
+        error_messages={"required": _("Security code (CVC): enter the 3 or 4 digits."),
+                        "min_length": _("Security code (CVC): enter the 3 or 4 digits.")},
+    )
+    holder_name = forms.CharField(label=_("Name on card"), max_length=128, required=False,
+                                  widget=forms.TextInput(attrs={"autocomplete": "cc-name"}))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        year = timezone.now().year
+        # One year back so that an expired card gets its own clear message.
+        self.fields["exp_year"].choices = [(y, str(y)) for y in range(year - 1, year + 16)]
+
+    def clean_number(self):
+        number = "".join(ch for ch in self.cleaned_data["number"] if not ch.isspace()
+                         and ch != "-")
+        if not luhn_ok(number):
+            raise forms.ValidationError(
+                _("Card number: this is not a valid card number; check the digits."),
+                code="luhn")
+        return number
+
+    def clean_cvc(self):
+        cvc = self.cleaned_data["cvc"].strip()
+        if not (cvc.isascii() and cvc.isdigit()):
+            raise forms.ValidationError(_("Security code (CVC): enter the 3 or 4 digits."))
+        return cvc
+
+    def clean(self):
+        data = super().clean()
+        month, year = data.get("exp_month"), data.get("exp_year")
+        if month and year and card_expired(month, year):
+            self.add_error("exp_month", _("Expiry month: this card has expired."))
+        return data
+
+
+class SupportRequestForm(AccessibleForm):
+    message = forms.CharField(
+        label=_("What do you need?"), widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=2000,
+        error_messages={"required": _("What do you need?: describe your request.")},
+    )

@@ -1,0 +1,219 @@
+"""The payment gateway: a simulated one with Stripe's test-card semantics
+(shared/domain/test-cards.csv). A real provider adapter would offer the same two calls.
+
+- `tokenize_card` turns a card number, expiry and CVC into a token (plus brand, last 4
+  and expiry). The number and CVC go no further than this call.
+- `charge` takes a token, an amount and an idempotency key. The gateway remembers every key
+  in its own table (`SimulatedGatewayCharge`), committed on its own: a retry with the same
+  key returns the first final result without charging again, even after the caller's
+  process died. A transient `processing_error` is not final: a retry with the same key
+  tries again.
+
+Test cards: 4242 4242 4242 4242 succeeds; ...0341 attaches, then every charge is declined
+(card_declined); ...0002 is declined when attached (card_declined); ...9995 attaches and its
+charges fail for insufficient funds; ...0069 is an expired card; ...0119 attaches and its
+charges fail with a transient processing_error; ...0127 has an incorrect CVC; 4242...4241
+fails the Luhn check (incorrect_number). Any other number passing the Luhn check behaves
+like 4242. A saved card whose expiry has passed is declined as expired_card.
+"""
+
+import secrets
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+# Plain words for each code, shown to people and sent in recharge_failed events.
+REASONS = {
+    "card_declined": _("The bank declined the card."),
+    "generic_decline": _("The bank declined the card."),
+    "insufficient_funds": _("The card has insufficient funds."),
+    "expired_card": _("The card has expired."),
+    "incorrect_cvc": _("The card's security code (CVC) is incorrect."),
+    "incorrect_number": _("The card number is incorrect."),
+    "processing_error": _("The payment provider could not process the card; it will be "
+                          "tried again."),
+}
+
+# number -> (what happens on attach, what happens on charge)
+TEST_CARDS = {
+    "4000000000000341": ("ok", "card_declined"),
+    "4000000000000002": ("card_declined", None),
+    "4000000000009995": ("ok", "insufficient_funds"),
+    "4000000000000069": ("expired_card", None),
+    "4000000000000119": ("ok", "processing_error"),
+    "4000000000000127": ("incorrect_cvc", None),
+}
+TRANSIENT_CODES = frozenset({"processing_error"})
+
+
+def reason_for(code: str) -> str:
+    return str(REASONS.get(code, _("The payment was not accepted.")))
+
+
+def luhn_ok(number: str) -> bool:
+    # ASCII only: str.isdigit() also accepts full-width and superscript digits, which no
+    # card number contains (and int() refuses some of them).
+    if not (number.isascii() and number.isdigit()) or not 12 <= len(number) <= 19:
+        return False
+    total = 0
+    for i, ch in enumerate(reversed(number)):
+        d = int(ch)
+        if i % 2 == 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def card_brand(number: str) -> str:
+    if number.startswith("4"):
+        return "Visa"
+    if number[:2] in {"51", "52", "53", "54", "55"} or "2221" <= number[:4] <= "2720":
+        return "Mastercard"
+    if number[:2] in {"34", "37"}:
+        return "American Express"
+    if number.startswith("6011") or number.startswith("65"):
+        return "Discover"
+    return "Card"
+
+
+def card_expired(exp_month: int, exp_year: int, today: date | None = None) -> bool:
+    today = today or timezone.now().date()
+    return (exp_year, exp_month) < (today.year, today.month)
+
+
+@dataclass(frozen=True)
+class CardResult:
+    is_success: bool
+    token: str = ""
+    brand: str = ""
+    last4: str = ""
+    exp_month: int = 0
+    exp_year: int = 0
+    error_code: str = ""
+
+    @property
+    def message(self) -> str:
+        return reason_for(self.error_code) if self.error_code else ""
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    is_success: bool
+    amount: Decimal
+    currency: str
+    reference: str = ""
+    error_code: str = ""
+    # True when the same idempotency key may be tried again (processing_error).
+    is_transient: bool = False
+    # True when this key had been charged before and the stored result was returned.
+    replayed: bool = False
+
+    @property
+    def message(self) -> str:
+        return reason_for(self.error_code) if self.error_code else ""
+
+
+class SimulatedGateway:
+    name = "simulated"
+
+    def tokenize_card(
+        self, *, number: str, exp_month: int, exp_year: int, cvc: str
+    ) -> CardResult:
+        from .models import SimulatedGatewayCard
+
+        number = "".join(ch for ch in number if ch in "0123456789")
+        if not luhn_ok(number):
+            return CardResult(False, error_code="incorrect_number")
+        if card_expired(exp_month, exp_year):
+            return CardResult(False, error_code="expired_card")
+        if not (cvc.isascii() and cvc.isdigit() and len(cvc) in (3, 4)):
+            return CardResult(False, error_code="incorrect_cvc")
+        on_attach, on_charge = TEST_CARDS.get(number, ("ok", None))
+        if on_attach != "ok":
+            return CardResult(False, error_code=on_attach)
+        token = "tok_sim_" + secrets.token_hex(12)
+        SimulatedGatewayCard.objects.create(
+            token=token,
+            behaviour=on_charge or "succeeds",
+            brand=card_brand(number),
+            last4=number[-4:],
+            exp_month=exp_month,
+            exp_year=exp_year,
+        )
+        return CardResult(True, token=token, brand=card_brand(number), last4=number[-4:],
+                          exp_month=exp_month, exp_year=exp_year)
+
+    def charge(
+        self, *, token: str, amount: Decimal, currency: str, idempotency_key: str
+    ) -> ChargeResult:
+        """Charge once per idempotency key. Run it outside the caller's transaction so that
+        the gateway's memory survives the caller's crash, as a real provider's does."""
+        from .models import SimulatedGatewayCard, SimulatedGatewayCharge
+
+        with transaction.atomic():
+            row = self._locked_row(SimulatedGatewayCharge, idempotency_key, token, amount,
+                                   currency)
+            if row.status in ("succeeded", "failed"):
+                return self._result(row, replayed=True)
+            card = SimulatedGatewayCard.objects.select_for_update().filter(token=token).first()
+            row.tries += 1
+            code = self._outcome(card)
+            if code in TRANSIENT_CODES and card is not None:
+                if card.transient_errors_left is not None:
+                    if card.transient_errors_left > 0:
+                        card.transient_errors_left -= 1
+                        card.save(update_fields=["transient_errors_left"])
+                    else:
+                        code = ""
+            row.status = "processing_error" if code in TRANSIENT_CODES else (
+                "failed" if code else "succeeded")
+            row.error_code = code
+            row.save(update_fields=["status", "error_code", "tries", "updated_at"])
+            return self._result(row, replayed=False)
+
+    @staticmethod
+    def _locked_row(model, key, token, amount, currency):
+        row = model.objects.select_for_update().filter(idempotency_key=key).first()
+        if row is not None:
+            return row
+        try:
+            with transaction.atomic():
+                return model.objects.create(
+                    idempotency_key=key, token=token, amount=amount, currency=currency,
+                    status="new", reference="ch_sim_" + secrets.token_hex(10),
+                )
+        except IntegrityError:  # the same key arrived concurrently: wait for its lock
+            return model.objects.select_for_update().get(idempotency_key=key)
+
+    @staticmethod
+    def _outcome(card) -> str:
+        if card is None:
+            return "card_declined"
+        if card_expired(card.exp_month, card.exp_year):
+            return "expired_card"
+        if card.behaviour == "succeeds":
+            return ""
+        return card.behaviour
+
+    @staticmethod
+    def _result(row, *, replayed: bool) -> ChargeResult:
+        return ChargeResult(
+            is_success=row.status == "succeeded",
+            amount=row.amount,
+            currency=row.currency,
+            reference=row.reference,
+            error_code=row.error_code,
+            is_transient=row.status == "processing_error",
+            replayed=replayed,
+        )
+
+
+def get_gateway() -> SimulatedGateway:
+    """The configured gateway; only the simulated one exists so far."""
+    return SimulatedGateway()

@@ -1,0 +1,176 @@
+"""Reads of the prepaid credit account. Every function takes the organization it reads in."""
+
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import ROUND_CEILING, Decimal
+
+from django.db.models import Min, QuerySet, Sum
+from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from ..models import (
+    BillingAccountType,
+    CreditAccount,
+    Invoice,
+    LedgerEntry,
+    LedgerKind,
+    Organization,
+    PaymentMethod,
+    RechargeAttempt,
+)
+
+MIN_AMOUNT = Decimal(50)
+
+
+def credit_account_get(*, organization: Organization) -> CreditAccount | None:
+    return (CreditAccount.objects.select_related("auto_recharge_payment_method")
+            .filter(organization=organization).first())
+
+
+def credit_balance(*, organization: Organization) -> Decimal:
+    """0.00 when the organization has no account yet."""
+    balance = (CreditAccount.objects.filter(organization=organization)
+               .values_list("balance", flat=True).first())
+    return balance if balance is not None else Decimal("0.00")
+
+
+def credit_account_summary(*, organization: Organization) -> dict:
+    account = credit_account_get(organization=organization)
+    if account is None:
+        return {"balance": Decimal("0.00"), "currency": organization.currency,
+                "autoRecharge": {"enabled": False, "amount": None, "threshold": None,
+                                 "paymentMethod": None}}
+    pm = account.auto_recharge_payment_method
+
+    def whole(value):
+        return None if value is None else str(int(value))
+
+    return {
+        "balance": account.balance,
+        "currency": account.currency,
+        "autoRecharge": {
+            "enabled": account.auto_recharge_enabled,
+            "amount": whole(account.auto_recharge_amount),
+            "threshold": whole(account.auto_recharge_trigger),
+            "paymentMethod": pm.label if pm and pm.removed_at is None else None,
+        },
+    }
+
+
+def ledger_entries(*, organization: Organization) -> QuerySet[LedgerEntry]:
+    """Newest first."""
+    return LedgerEntry.objects.filter(organization=organization).select_related(
+        "invoice").order_by("-created_at", "-id")
+
+
+def payment_methods(*, organization: Organization) -> QuerySet[PaymentMethod]:
+    return PaymentMethod.objects.filter(organization=organization, removed_at__isnull=True)
+
+
+def payment_method_get(*, organization: Organization, pk) -> PaymentMethod:
+    return PaymentMethod.objects.get(organization=organization, pk=pk, removed_at__isnull=True)
+
+
+def recharge_attempts(*, organization: Organization) -> QuerySet[RechargeAttempt]:
+    return RechargeAttempt.objects.filter(organization=organization).select_related(
+        "payment_method").order_by("-created_at")
+
+
+def last_recharge(*, organization: Organization) -> RechargeAttempt | None:
+    return recharge_attempts(organization=organization).first()
+
+
+def invoices(*, organization: Organization) -> QuerySet[Invoice]:
+    return Invoice.objects.filter(organization=organization).select_related(
+        "attempt", "ledger_entry")
+
+
+def invoice_get(*, organization: Organization, pk) -> Invoice:
+    return invoices(organization=organization).get(pk=pk)
+
+
+def usage_spend(*, organization: Organization, days: int, now=None) -> Decimal:
+    """Credits spent on usage over the last `days` days (positive)."""
+    now = now or timezone.now()
+    total = (LedgerEntry.objects.filter(
+        organization=organization, kind=LedgerKind.USAGE,
+        occurred_at__gte=now - timedelta(days=days), occurred_at__lte=now,
+    ).aggregate(s=Sum("amount"))["s"] or Decimal(0))
+    return -total
+
+
+def days_left_at_recent_rate(*, organization: Organization, balance: Decimal | None = None,
+                             now=None) -> int | None:
+    """Days of spend the balance covers at the last 30 days' rate; None without spend."""
+    spend = usage_spend(organization=organization, days=30, now=now)
+    if spend <= 0:
+        return None
+    if balance is None:
+        balance = credit_balance(organization=organization)
+    if balance <= 0:
+        return 0
+    return int(math.floor(balance / (spend / 30)))
+
+
+def _round_up_to(value: Decimal, step: int) -> Decimal:
+    return (value / step).to_integral_value(rounding=ROUND_CEILING) * step
+
+
+def recommended_amounts(*, organization: Organization, now=None) -> dict:
+    """DESIGN.md section 9: from the last 30-60 days of credit spend, a trigger of about a
+    week's spend and an amount of about a month's, never below 50. Without history the
+    seed's advice: start low, at the 50 minimum, and adjust after a month or two."""
+    now = now or timezone.now()
+    first = (LedgerEntry.objects.filter(organization=organization, kind=LedgerKind.USAGE)
+             .aggregate(m=Min("occurred_at"))["m"])
+    if first is None:
+        return {"has_history": False, "days": 0, "daily": Decimal(0),
+                "trigger": MIN_AMOUNT, "amount": MIN_AMOUNT}
+    days = max(1, min(60, (now - first).days or 1))
+    daily = usage_spend(organization=organization, days=days, now=now) / days
+    trigger = max(MIN_AMOUNT, _round_up_to(daily * 7, 10))
+    amount = max(MIN_AMOUNT, _round_up_to(daily * 30, 10))
+    return {"has_history": True, "days": days, "daily": daily.quantize(Decimal("0.01")),
+            "trigger": trigger, "amount": amount}
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    allowed: bool
+    code: str = ""
+    reason: str | Promise = ""
+    next_step: str | Promise = ""
+    offer_support_request: bool = False
+
+
+def purchase_eligibility(*, organization: Organization) -> Eligibility:
+    """Some organizations may not buy credits here; the page says why and what to do."""
+    if organization.billing_account_type == BillingAccountType.PARTNER:
+        return Eligibility(
+            False, "partner",
+            _("Your organization buys its plans through a partner (Cloud Solution "
+              "Provider), so Communications Credits cannot be bought here."),
+            _("Ask your partner to add Communications Credits to your subscription."),
+        )
+    if organization.billing_account_type == BillingAccountType.MCA:
+        return Eligibility(
+            False, "mca",
+            _("Your billing account is post-paid (Microsoft Customer Agreement). Prepaid "
+              "Communications Credits cannot be bought on a post-paid account."),
+            _("Usage is billed on your invoice instead; contact your account manager to "
+              "change the billing account."),
+        )
+    if organization.billing_region and organization.billing_region != organization.country:
+        return Eligibility(
+            False, "region",
+            _("Your organization is in a different country or region (%(org)s) than the "
+              "billing address of its agreement (%(billing)s), so Communications Credits "
+              "cannot be bought for now.") % {"org": organization.country,
+                                               "billing": organization.billing_region},
+            _("Open a support request and support will work with you until a permanent "
+              "solution is in place."),
+            offer_support_request=True,
+        )
+    return Eligibility(True)

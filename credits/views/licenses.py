@@ -1,0 +1,371 @@
+"""Users, Licenses and apps, bulk assignment, Billing > Licenses and Reports > Minute pools."""
+
+from datetime import date
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from .. import products as P
+from ..access import permission
+from ..forms.licenses import (
+    BulkLicenseForm,
+    LicenseCsvForm,
+    PeopleFilterForm,
+    PersonLicensesForm,
+    SeatsForm,
+    country_name,
+)
+from ..models import Person
+from ..people_import import LicenseAction, bulk_apply, import_csv
+from ..roles import ROLES_BY_CODE
+from ..selectors.licenses import (
+    active_skus_by_person,
+    month_start,
+    people_list,
+    person_license_warnings,
+    person_licenses,
+    pool_status,
+    seat_summary,
+)
+from ..services.licenses import (
+    LicenseError,
+    licenses_set,
+    person_set_usage_location,
+    subscription_ensure,
+    subscription_set_seats,
+)
+from ..services.tenants import Actor
+
+PAGE_SIZE = 50
+
+
+def _may(request, perm) -> bool:
+    return request.person is not None and request.person.has_perm(perm)
+
+
+# --- Users > Active users ----------------------------------------------------------------
+
+
+@permission("view_people")
+def users(request):
+    form = PeopleFilterForm(request.GET or None)
+    filters = {"q": "", "license": "", "role": "", "sort": "name"}
+    if form.is_bound and form.is_valid():
+        filters.update({k: v for k, v in form.cleaned_data.items() if v})
+    people = people_list(
+        organization=request.organization,
+        q=filters["q"],
+        sku=filters["license"],
+        role=filters["role"],
+        sort=filters["sort"],
+    ).prefetch_related("roles")
+    page = Paginator(people, PAGE_SIZE).get_page(request.GET.get("page"))
+    skus = active_skus_by_person([p.pk for p in page.object_list])
+    rows = [
+        {
+            "person": p,
+            "licenses": [P.PRODUCTS[s] for s in skus.get(p.pk, [])],
+            "roles": [ROLES_BY_CODE[r.role].name for r in p.roles.all() if r.role in ROLES_BY_CODE],
+            "country": country_name(p.usage_location),
+        }
+        for p in page.object_list
+    ]
+    keep = {k: v for k, v in filters.items() if v and not (k == "sort" and v == "name")}
+    sort_links = {}
+    for column in ("name", "upn", "location"):
+        current = filters["sort"]
+        target = f"-{column}" if current == column else column
+        sort_links[column] = {
+            "url": "?" + urlencode({**keep, "sort": target}),
+            "aria": "ascending" if current == column else (
+                "descending" if current == f"-{column}" else "none"),
+        }
+    return render(
+        request,
+        "credits/licenses/users.html",
+        {
+            "form": form,
+            "page": page,
+            "rows": rows,
+            "querystring_base": urlencode(keep),
+            "sort_links": sort_links,
+            "may_assign": _may(request, "manage_licenses"),
+            "products": P.PRODUCTS.values(),
+            "bulk_form": BulkLicenseForm(),
+        },
+    )
+
+
+# --- a person's Licenses and apps ---------------------------------------------------------
+
+
+def _product_rows(request, person, held, seats):
+    by_sku = {row["sku"]: row for row in seats}
+    rows = []
+    for sku, product in P.PRODUCTS.items():
+        seat = by_sku[sku]
+        note = ""
+        if product.calling_plan and not person.usage_location:
+            note = _("Set a usage location first.")
+        elif product.calling_plan and P.TEAMS_PHONE not in held:
+            note = _("Needs Teams Phone Standard: tick it too.")
+        elif seat["subscription"] is None and not product.unlimited:
+            note = _("Your organization has no subscription for this product.")
+        elif (not seat["unlimited"] and sku not in held and seat["available"] == 0):
+            note = _("No seat left.")
+        rows.append({"product": product, "held": sku in held, "seat": seat, "note": note})
+    return rows
+
+
+@permission("view_people")
+def person_licenses_page(request, pk):
+    person = get_object_or_404(Person, organization=request.organization, pk=pk)
+    may_edit = _may(request, "manage_licenses")
+    held = set(person_licenses(person=person))
+    form = PersonLicensesForm(
+        initial={"usage_location": person.usage_location, "products": sorted(held)}
+    )
+    if request.method == "POST":
+        if not may_edit:
+            raise PermissionDenied
+        form = PersonLicensesForm(request.POST)
+        if form.is_valid():
+            wanted = set(form.cleaned_data["products"])
+            actor = Actor.from_request(request)
+            try:
+                with transaction.atomic():
+                    # Removals first (a calling plan may block a usage location change),
+                    # then the usage location, then the additions.
+                    licenses_set(person=person, skus=held & wanted, actor=actor)
+                    person = person_set_usage_location(
+                        person=person, country=form.cleaned_data["usage_location"],
+                        actor=actor,
+                    )
+                    added, removed = licenses_set(person=person, skus=wanted, actor=actor)
+            except LicenseError as exc:
+                form.add_error(
+                    "usage_location" if exc.field == "usage_location" else "products",
+                    exc.message,
+                )
+            else:
+                messages.success(request, _("Licenses saved for %(name)s.")
+                                 % {"name": person.display_name})
+                return redirect("person_licenses", pk=person.pk)
+    seats = seat_summary(organization=request.organization)
+    warnings = person_license_warnings(skus=held)
+    return render(
+        request,
+        "credits/licenses/person.html",
+        {
+            "subject": person,
+            "form": form,
+            "rows": _product_rows(request, person, held, seats),
+            "warnings": warnings,
+            "may_edit": may_edit,
+            "country": country_name(person.usage_location),
+            "checked": set(form["products"].value() or []),
+        },
+    )
+
+
+# --- bulk ----------------------------------------------------------------------------------
+
+
+@permission("manage_licenses")
+@require_POST
+def users_bulk(request):
+    # ASCII digits of a size the database takes: "²".isdigit() is true and a 20-digit id
+    # overflows the column; either would fail the lookup instead of being ignored.
+    ids = [v for v in request.POST.getlist("people")
+           if v.isascii() and v.isdigit() and len(v) <= 18]
+    people = {
+        p.pk: p
+        for p in Person.objects.filter(organization=request.organization, pk__in=ids)
+    }
+    form = BulkLicenseForm(request.POST, people_ids=list(people))
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect("users")
+    actions = [
+        LicenseAction(line=i, upn=people[pk].upn, sku=form.cleaned_data["sku"],
+                      action=form.cleaned_data["action"], person=people[pk])
+        for i, pk in enumerate(form.cleaned_data["people"], start=1)
+    ]
+    report = bulk_apply(organization=request.organization, actions=actions,
+                        actor=Actor.from_request(request))
+    return render(request, "credits/licenses/results.html", {"report": report, "upload": False})
+
+
+@permission("manage_licenses")
+def users_import(request):
+    form = LicenseCsvForm()
+    if request.method == "POST":
+        form = LicenseCsvForm(request.POST, request.FILES)
+        if form.is_valid():
+            report = import_csv(
+                organization=request.organization,
+                data=form.cleaned_data["file"].read(),
+                actor=Actor.from_request(request),
+                # Buying seats is a billing decision; creating people a directory one.
+                grow_seats=_may(request, "manage_billing"),
+                may_create_people=_may(request, "manage_people"),
+                may_set_roles=_may(request, "manage_org"),
+            )
+            if report.fatal:
+                form.add_error("file", report.fatal)
+            else:
+                return render(request, "credits/licenses/results.html",
+                              {"report": report, "upload": True})
+    return render(request, "credits/licenses/import.html", {"form": form})
+
+
+# --- Billing > Licenses --------------------------------------------------------------------
+
+
+@permission("view_billing")
+def billing_licenses(request):
+    return render(
+        request,
+        "credits/licenses/billing.html",
+        {
+            "rows": seat_summary(organization=request.organization),
+            "may_change": _may(request, "manage_billing"),
+            "errors": {},
+        },
+    )
+
+
+@permission("manage_billing")
+@require_POST
+def billing_seats(request, sku):
+    product = P.product(sku)
+    if product is None or product.unlimited:
+        raise Http404
+    form = SeatsForm(request.POST)
+    errors = {}
+    if form.is_valid():
+        actor = Actor.from_request(request)
+        try:
+            with transaction.atomic():
+                sub = subscription_ensure(organization=request.organization, sku=product.sku,
+                                          actor=actor)
+                subscription_set_seats(subscription=sub, seats=form.cleaned_data["seats"],
+                                       actor=actor)
+        except LicenseError as exc:
+            errors[product.sku] = exc.message
+        else:
+            messages.success(request, _("%(product)s: %(seats)s seats.")
+                             % {"product": product.name, "seats": form.cleaned_data["seats"]})
+            return redirect("billing_licenses")
+    else:
+        errors[product.sku] = " ".join(e for errs in form.errors.values() for e in errs)
+    return render(
+        request,
+        "credits/licenses/billing.html",
+        {
+            "rows": seat_summary(organization=request.organization),
+            "may_change": True,
+            "errors": errors,
+            "posted": request.POST.get("seats", ""),
+        },
+        status=400,
+    )
+
+
+# --- Reports > Minute pools ----------------------------------------------------------------
+
+CHART_WIDTH = 400
+
+
+def _month_param(value: str) -> date:
+    current = month_start()
+    try:
+        year, month = (int(x) for x in (value or "").split("-"))
+        chosen = date(year, month, 1)
+    except ValueError:
+        return current
+    return chosen if chosen <= current else current
+
+
+@permission("view_usage")
+def minute_pools(request):
+    month = _month_param(request.GET.get("month", ""))
+    rows = pool_status(organization=request.organization, month=month)
+    for row in rows:
+        row["country_name"] = country_name(row["country"]) if row["country"] else _("Tenant-wide")
+    # Bar chart by country: total and used minutes of every pool of that country.
+    by_country = {}
+    for row in rows:
+        label = row["country"] or "*"
+        bar = by_country.setdefault(label, {"label": row["country_name"], "code": row["country"],
+                                            "total": 0, "used": 0})
+        bar["total"] += row["total"]
+        bar["used"] += row["used"]
+    biggest = max([max(b["total"], b["used"]) for b in by_country.values()] + [1])
+    bars = []
+    ordered = sorted(by_country.values(), key=lambda b: (b["code"] == "", b["code"]))
+    for i, bar in enumerate(ordered):
+        bars.append({
+            **bar,
+            "y": i * 32,
+            "total_w": round(bar["total"] * CHART_WIDTH / biggest),
+            "used_w": round(bar["used"] * CHART_WIDTH / biggest),
+        })
+    months = []
+    m = month_start()
+    for _i in range(6):
+        months.append(m)
+        m = date(m.year - (m.month == 1), (m.month - 2) % 12 + 1, 1)
+    return render(
+        request,
+        "credits/licenses/minute_pools.html",
+        {
+            "rows": rows,
+            "month": month,
+            "months": months,
+            "bars": bars,
+            "chart_height": max(32, len(bars) * 32),
+            "chart_width": CHART_WIDTH,
+            "totals": {
+                "total": sum(r["total"] for r in rows),
+                "used": sum(r["used"] for r in rows),
+                "available": sum(r["available"] for r in rows),
+            },
+            "as_of": timezone.now(),
+        },
+    )
+
+
+# --- the Licenses card on Home -------------------------------------------------------------
+
+
+def home_card(request) -> dict:
+    seats = [r for r in seat_summary(organization=request.organization) if r["subscription"]]
+    lines = []
+    for r in seats:
+        if r["unlimited"]:
+            lines.append(_("%(product)s: %(n)s assigned (unlimited)")
+                         % {"product": r["product"].name, "n": r["assigned"]})
+        else:
+            lines.append(_("%(product)s: %(n)s of %(seats)s assigned, %(free)s available")
+                         % {"product": r["product"].name, "n": r["assigned"],
+                            "seats": r["seats"], "free": r["available"]})
+    return {
+        "figure": str(sum(r["assigned"] for r in seats)),
+        "text": _("licenses assigned") if seats else _("No subscriptions yet."),
+        "lines": lines,
+        "link_label": _("Active users"),
+        "url2": reverse("billing_licenses"),
+        "link2_label": _("Licenses"),
+    }
