@@ -1,0 +1,211 @@
+"""The usage endpoints of the JSON API (DESIGN.md section 8), mounted under /api/v1/ by
+config/api.py. `request.auth` is the Organization of the bearer token."""
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from django.utils import timezone
+from ninja import Field, Query, Router, Schema
+from ninja.errors import HttpError
+
+from credits.services.tenants import Actor, ServiceError
+
+from . import ingest
+from .authorize import REASONS, call_authorize
+from .selectors import call_records_page, decode_cursor, encode_cursor
+from .services import calls_ingest
+
+router = Router(tags=["usage"])
+
+MAX_RANGE = timedelta(days=90)
+PAGE_SIZE = 1000
+
+
+class Error(Schema):
+    """Every 4xx answer of the API has this shape."""
+
+    detail: str = Field(..., description="What is wrong, in plain words.")
+    code: str = Field(..., description="A stable code: validation_error, bad_request, "
+                                       "unauthorized, not_found, rate_limited, ...")
+    errors: list[dict[str, Any]] | None = Field(
+        None, description="For validation errors: one item per problem, with `loc` (where) "
+                          "and `msg` (why).")
+
+
+class PstnCallsIn(Schema):
+    value: list[Any] = Field(
+        ..., max_length=ingest.MAX_ROWS_PER_BATCH,
+        description="Up to 1000 Microsoft Graph `pstnCallLogRow` objects, with Graph's field "
+                    "names (id, callId, userId, userPrincipalName, userDisplayName, "
+                    "startDateTime, endDateTime, duration, charge, connectionCharge, "
+                    "currency, callType, calleeNumber, callerNumber, usageCountryCode, "
+                    "tenantCountryCode, destinationContext, destinationName, conferenceId, "
+                    "licenseCapability, inventoryType, operator, callDurationSource). "
+                    "`id` is the idempotency key. Each row is validated on its own.",
+    )
+
+
+class RejectedRow(Schema):
+    index: int = Field(..., description="Position of the row in `value`, from 0.")
+    id: str | None = Field(None, description="The row's `id`, when it had one.")
+    errors: dict[str, str] = Field(..., description="Field name -> reason.")
+
+
+class PstnCallsResult(Schema):
+    accepted: int = Field(..., description="Rows stored (and rated, and charged) now.")
+    duplicates: int = Field(..., description="Rows whose id was already stored: not charged "
+                                             "again.")
+    rejected: list[RejectedRow]
+
+
+class PstnCallOut(Schema):
+    id: str
+    callId: str
+    userId: str
+    userPrincipalName: str
+    userDisplayName: str
+    startDateTime: datetime
+    endDateTime: datetime | None
+    duration: int
+    charge: Decimal = Field(..., description="What Communications Credits paid, as this "
+                                             "system rated the call (account currency).")
+    connectionCharge: Decimal
+    currency: str = Field(..., description="The organization's billing currency.")
+    callType: str
+    calleeNumber: str
+    callerNumber: str
+    usageCountryCode: str
+    tenantCountryCode: str
+    destinationContext: str | None
+    destinationName: str
+    conferenceId: str | None
+    licenseCapability: str = Field(..., description="The license that paid, as rated here "
+                                                    "(MCOPSTNPP when credits paid).")
+    inventoryType: str
+    operator: str
+    callDurationSource: str
+    chargedTo: str | None = Field(..., description="plan_pool, conference_pool, credits, "
+                                                   "free; null when the call is unrated.")
+    billableSeconds: int
+    poolMinutes: int
+    rated: bool
+    unratedReason: str | None
+    reportedCharge: Decimal | None = Field(..., description="Microsoft's reported `charge`.")
+    reportedConnectionCharge: Decimal | None
+    reportedCurrency: str | None
+    reportedLicenseCapability: str | None
+
+
+class PstnCallsPage(Schema):
+    odata_count: int = Field(..., alias="@odata.count")
+    value: list[PstnCallOut]
+    odata_next_link: str | None = Field(None, alias="@odata.nextLink")
+
+
+class AuthorizeIn(Schema):
+    userPrincipalName: str = Field(..., min_length=1, max_length=128)
+    calleeNumber: str = Field(..., min_length=1, max_length=64,
+                              description="E.164, e.g. +33123456789")
+    callType: str = Field(..., min_length=1, max_length=32,
+                          description="user_out, conf_out, ucap_out, ... (call-types.csv)")
+
+
+class AuthorizeOut(Schema):
+    allowed: bool
+    reason: str | None = Field(..., description="Why not: " + "; ".join(
+        f"`{k}` {v}" for k, v in REASONS.items()))
+    chargedTo: str | None = Field(..., description="What would pay: plan_pool, "
+                                                   "conference_pool, credits or free.")
+    maxDurationSeconds: int | None = Field(
+        ..., description="How long the call may last: what the pool and the balance pay for "
+                         "at this rate, connection fee and first increment included; null "
+                         "when unlimited (free) or refused.")
+
+
+ERRORS = {400: Error, 401: Error, 422: Error, 429: Error}
+
+
+@router.post("/pstn-calls", response={200: PstnCallsResult, **ERRORS},
+             summary="Post finished PSTN calls (Graph pstnCallLogRow, up to 1000)")
+def post_pstn_calls(request, body: PstnCallsIn):
+    try:
+        result = calls_ingest(
+            organization=request.auth, rows=body.value, source="api",
+            actor=Actor.system(f"api token {request.api_token.prefix}"),
+        )
+    except ServiceError as exc:
+        raise HttpError(400, exc.message) from exc
+    return {"accepted": result.accepted, "duplicates": result.duplicates,
+            "rejected": result.rejected}
+
+
+def _row(call, currency: str) -> dict:
+    return {
+        "id": call.graph_id, "callId": call.call_id, "userId": call.user_id,
+        "userPrincipalName": call.upn, "userDisplayName": call.user_display_name,
+        "startDateTime": call.start_at, "endDateTime": call.end_at,
+        "duration": call.duration_s, "charge": call.charge,
+        "connectionCharge": call.connection_fee if call.charged_to == "credits"
+        else Decimal("0.00"),
+        "currency": currency, "callType": call.call_type, "calleeNumber": call.callee_number,
+        "callerNumber": call.caller_number, "usageCountryCode": call.usage_country,
+        "tenantCountryCode": call.tenant_country,
+        "destinationContext": call.destination_context or None,
+        "destinationName": call.destination_name, "conferenceId": call.conference_id or None,
+        "licenseCapability": call.capability, "inventoryType": call.inventory_type,
+        "operator": call.operator, "callDurationSource": call.call_duration_source,
+        "chargedTo": call.charged_to or None, "billableSeconds": call.billable_seconds,
+        "poolMinutes": call.pool_minutes, "rated": call.rated,
+        "unratedReason": call.unrated_reason or None,
+        "reportedCharge": call.reported_charge,
+        "reportedConnectionCharge": call.reported_connection_charge,
+        "reportedCurrency": call.currency or None,
+        "reportedLicenseCapability": call.reported_capability or None,
+    }
+
+
+@router.get("/pstn-calls", response={200: PstnCallsPage, **ERRORS}, by_alias=True,
+            summary="PSTN calls that started in a range of at most 90 days, 1000 per page")
+def get_pstn_calls(
+    request,
+    fromDateTime: Annotated[datetime, Query(description="UTC, inclusive (call start)")],
+    toDateTime: Annotated[datetime, Query(description="UTC, exclusive")],
+    skiptoken: Annotated[str | None, Query(alias="$skiptoken",
+                                           description="From `@odata.nextLink`.")] = None,
+):
+    start, end = fromDateTime, toDateTime
+    if timezone.is_naive(start):
+        start = timezone.make_aware(start, timezone.UTC)
+    if timezone.is_naive(end):
+        end = timezone.make_aware(end, timezone.UTC)
+    if end <= start:
+        raise HttpError(400, "toDateTime must be after fromDateTime.")
+    if end - start > MAX_RANGE:
+        raise HttpError(400, "The range is over 90 days; ask for at most 90 days at a time.")
+    after = None
+    if skiptoken:
+        try:
+            after = decode_cursor(skiptoken)
+        except ValueError:
+            raise HttpError(400, "Invalid $skiptoken: use the @odata.nextLink as given.") from None
+    org = request.auth
+    rows, next_cursor = call_records_page(organization=org, start=start, end=end, after=after,
+                                          size=PAGE_SIZE)
+    link = None
+    if next_cursor is not None:
+        query = urlencode({"fromDateTime": start.isoformat(), "toDateTime": end.isoformat(),
+                           "$skiptoken": encode_cursor(*next_cursor)})
+        link = request.build_absolute_uri(f"{request.path}?{query}")
+    return {"@odata.count": len(rows), "value": [_row(c, org.currency) for c in rows],
+            "@odata.nextLink": link}
+
+
+@router.post("/calls/authorize", response={200: AuthorizeOut, **ERRORS},
+             summary="May this call start, what would pay, and for how long")
+def post_authorize(request, body: AuthorizeIn):
+    decision = call_authorize(organization=request.auth, upn=body.userPrincipalName,
+                              callee=body.calleeNumber, call_type=body.callType,
+                              now=timezone.now())
+    return decision.as_json()

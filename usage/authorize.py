@@ -1,0 +1,110 @@
+"""May this call start? (POST /api/v1/calls/authorize, DESIGN.md sections 4 and 8.)
+
+A read: nothing is reserved or written. The same rules as rating (usage.rating.assess)
+decide what would pay; the zero-balance rule refuses a call that needs credits when the
+user lacks the Communications Credits license or the balance cannot pay the first block
+(connection fee + first increment).
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from credits.models import Organization
+from credits.selectors.billing import credit_balance
+from credits.selectors.licenses import licenses_at, pool_status
+
+from . import rating
+from .selectors import person_for_call, rate_lookup
+
+# Refusal codes.
+UNKNOWN_USER = "unknown_user"
+INVALID_NUMBER = "invalid_number"
+UNKNOWN_CALL_TYPE = "unknown_call_type"
+NO_RATE = "no_rate"
+NO_CREDITS_LICENSE = "no_credits_license"
+INSUFFICIENT_BALANCE = "insufficient_balance"
+REASONS = {
+    UNKNOWN_USER: "no person with this user principal name in the organization",
+    INVALID_NUMBER: "the callee number is not a valid E.164 phone number",
+    UNKNOWN_CALL_TYPE: "the call type is not one of domain/call-types.csv",
+    NO_RATE: "the rate deck has no rate for this destination",
+    NO_CREDITS_LICENSE: "the call needs credits and the user (or the meeting organizer) has "
+                        "no Communications Credits license",
+    INSUFFICIENT_BALANCE: "the call needs credits and the balance cannot pay its first block",
+}
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str | None
+    charged_to: str | None
+    max_duration_seconds: int | None
+
+    def as_json(self) -> dict:
+        return {"allowed": self.allowed, "reason": self.reason, "chargedTo": self.charged_to,
+                "maxDurationSeconds": self.max_duration_seconds}
+
+
+def _refuse(reason: str, charged_to: str | None = None) -> Decision:
+    return Decision(False, reason, charged_to, None)
+
+
+def _credit_seconds(organization, a: rating.Assessment, skus) -> tuple[str | None, int | None]:
+    """(refusal, max billable seconds) for the part of a call that credits pay."""
+    if rating.SKU_CREDITS not in skus:
+        return NO_CREDITS_LICENSE, None
+    balance = credit_balance(organization=organization)
+    if balance <= 0:
+        return INSUFFICIENT_BALANCE, None
+    rate = a.rate
+    seconds = rating.max_billable_seconds(
+        int(balance.scaleb(2)), a.rate_units, a.fee_units, rate.first_increment_s,
+        rate.next_increment_s,
+    )
+    if seconds == 0:
+        return INSUFFICIENT_BALANCE, None
+    return None, seconds
+
+
+def call_authorize(*, organization: Organization, upn: str, callee: str, call_type: str,
+                   now: datetime) -> Decision:
+    if call_type not in rating.CALL_TYPES:
+        return _refuse(UNKNOWN_CALL_TYPE)
+    person = person_for_call(organization=organization, upn=upn)
+    if person is None:
+        return _refuse(UNKNOWN_USER)
+    person_id, usage_location = person
+    digits, problem = rating.normalize_number(callee)
+    if problem or not rating.is_valid_number(digits):
+        return _refuse(INVALID_NUMBER)
+    skus = licenses_at(organization=organization, at=now, person_ids=[person_id]).get(
+        person_id, frozenset())
+    direction = rating.OUTBOUND if call_type in rating.OUTBOUND_TYPES \
+        else rating.INBOUND_TOLL_FREE
+    found = rate_lookup(organization=organization, direction=direction, digits=digits,
+                        on=now.date())
+    deck = rating.RateDeck([found] if found else [], organization.currency)
+    call = rating.Call(call_type, "", "+" + digits, now, 1,
+                       usage_location or organization.country, skus)
+    a = rating.assess(call, deck)
+    if a.status == rating.UNRATED:
+        return _refuse(NO_RATE if a.reason == "no_rate" else INVALID_NUMBER)
+    if a.charged_to == rating.FREE:
+        return Decision(True, None, rating.FREE, None)
+    if a.pool_kind is not None:
+        month = now.date().replace(day=1)
+        left = 0
+        for pool in pool_status(organization=organization, month=month):
+            if pool["kind"] == a.pool_kind and pool["country"] == a.pool_country:
+                left = pool["available"]
+        if left > 0:
+            # The pool pays first; when it runs dry mid-call, credits pay the rest if they can.
+            refusal, seconds = _credit_seconds(organization, a, skus)
+            extra = 0 if refusal else seconds
+            return Decision(True, None, a.charged_to,
+                            None if extra is None else left * 60 + extra)
+    refusal, seconds = _credit_seconds(organization, a, skus)
+    if refusal:
+        return _refuse(refusal, rating.CREDITS)
+    return Decision(True, None, rating.CREDITS, seconds)

@@ -1,0 +1,495 @@
+"""The rating engine: who pays for one call, and how much (DESIGN.md section 7).
+
+Pure: no database, no I/O, no clock. Callers hand it a call, the facts of the user's plan
+and a `RateDeck`; it answers with a `Rating`. Ingestion, the API and the authorization
+endpoint all go through it, so a worked example of domain/charging-rules.md gives the same
+result everywhere.
+
+Rating happens in two steps so that ingestion can take pool minutes for a whole batch at
+once (one lock per pool, see `credits.services.licenses.pools_take_minutes`):
+
+1. `assess(call, deck)` decides what would pay and, when a minute pool is involved, how
+   many minutes the call wants from which pool;
+2. `settle(assessment, call, pool_minutes_given)` turns that into the final rating: the
+   pool gives what it has, and the rest of the call's seconds are billed to credits with
+   the rate's increments.
+
+`rate_call` does both for one call, given the minutes each pool has left.
+
+Money: rates have up to 5 decimal places. The charge is computed in exact integer units
+of 1/100000 of the currency and rounded half-up to cents once, at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from typing import NamedTuple
+
+import phonenumbers
+
+# --- vocabulary ---------------------------------------------------------------------------
+
+OUTBOUND = "outbound"
+INBOUND_TOLL_FREE = "inbound_toll_free"
+DIRECTIONS = (OUTBOUND, INBOUND_TOLL_FREE)
+NUMBER_TYPES = ("landline", "mobile", "toll_free", "premium", "any")
+
+PLAN_POOL = "plan_pool"
+CONFERENCE_POOL = "conference_pool"
+CREDITS = "credits"
+FREE = "free"
+CHARGED_TO = (PLAN_POOL, CONFERENCE_POOL, CREDITS, FREE)
+
+POOL_DOMESTIC = "domestic"
+POOL_INTERNATIONAL = "international"
+POOL_CONFERENCE = "conference"
+
+RATED = "rated"
+UNRATED = "unrated"
+
+# Why a call could not be rated. Such calls are stored and shown for review, never dropped.
+UNRATED_REASONS = {
+    "unknown_call_type": "the call type is not one this system knows",
+    "masked_number": "the priced number is masked",
+    "missing_number": "the priced number is empty",
+    "not_a_number": "the priced number is not a phone number",
+    "no_rate": "no rate in the deck matches the number",
+    "no_toll_free_rate": "the called toll-free number has no inbound toll-free rate",
+}
+
+# domain/call-types.csv
+OUTBOUND_USER_TYPES = frozenset(
+    {"user_out", "user_out_conf", "user_out_transfer", "user_out_forwarding", "ucap_out"}
+)
+CONFERENCE_OUT = "conf_out"
+INBOUND_TYPES = frozenset({"user_in", "conf_in", "ucap_in", "unassigned_in"})
+FREE_INBOUND_TYPES = frozenset({"unassigned_in"})
+CALL_TYPES = OUTBOUND_USER_TYPES | INBOUND_TYPES | {CONFERENCE_OUT}
+OUTBOUND_TYPES = OUTBOUND_USER_TYPES | {CONFERENCE_OUT}
+
+# License SKUs of domain/products.csv that matter to rating.
+SKU_CREDITS = "MCOPSTNC"
+SKU_DOMESTIC = "MCOPSTN1"
+SKU_DOMESTIC_INTERNATIONAL = "MCOPSTN2"
+SKU_PAYG = "MCOPSTN_PAYG_1"
+SKU_CONFERENCING = "MCOMEETADD"
+SKU_RESOURCE_ACCOUNT = "PHONESYSTEM_VIRTUALUSER"
+
+CAPABILITY_CREDITS = "MCOPSTNPP"
+
+# US <-> Canada (and Puerto Rico, which shares the US plans' domestic minutes) is domestic.
+NANP_DOMESTIC = frozenset({"US", "CA", "PR"})
+
+# domain/zone-a.csv: where the conferencing pool's dial-out minutes may go.
+ZONE_A = frozenset(
+    "AU AT BE BR BG CA CN HR CZ DK EE FI FR DE GR HK HU IN IE IT JP LU MY MX NL NZ NO PL PT "
+    "PR RO RU SG SK SI ZA KR ES SE CH TW TH GB US".split()
+)
+
+_CENT_UNITS = 1000  # rate units (1/100000) per cent
+_TWO_PLACES = Decimal("0.01")
+_ZERO = Decimal("0.00")
+
+
+def decimal_units(value: Decimal) -> int:
+    """`value` in exact units of 1/100000; raises ValueError past 5 decimal places."""
+    scaled = value.scaleb(5)
+    if scaled != scaled.to_integral_value():
+        raise ValueError("more than 5 decimal places")
+    return int(scaled)
+
+
+def cents_to_decimal(cents: int) -> Decimal:
+    return Decimal(cents).scaleb(-2).quantize(_TWO_PLACES)
+
+
+# --- the rate deck ----------------------------------------------------------------------
+
+
+class Rate(NamedTuple):
+    """One row of a rate deck (domain/rate-deck-format.md)."""
+
+    direction: str
+    prefix: str
+    destination: str
+    country: str
+    number_type: str
+    rate_per_minute: Decimal
+    connection_fee: Decimal
+    first_increment_s: int
+    next_increment_s: int
+    currency: str
+    effective_from: date
+
+    @property
+    def rate_units(self) -> int:
+        return decimal_units(self.rate_per_minute)
+
+    @property
+    def fee_units(self) -> int:
+        return decimal_units(self.connection_fee)
+
+
+class _PricedRate(NamedTuple):
+    rate: Rate
+    rate_units: int
+    fee_units: int
+
+
+class RateDeck:
+    """Longest-prefix lookup per direction, with effective dates.
+
+    For each direction, a dict from prefix to that prefix's rows, newest first; a lookup
+    tries the number's prefixes from the longest down and takes the newest row of the
+    first prefix that has one in effect on the call's date. A prefix whose rows all start
+    in the future does not exist yet, so the next shorter prefix applies.
+    """
+
+    __slots__ = ("_by_direction", "_max_len", "currency")
+
+    def __init__(self, rates: Iterable[Rate], currency: str = ""):
+        by_direction: dict[str, dict[str, list[_PricedRate]]] = {d: {} for d in DIRECTIONS}
+        max_len = {d: 0 for d in DIRECTIONS}
+        for rate in rates:
+            table = by_direction.setdefault(rate.direction, {})
+            table.setdefault(rate.prefix, []).append(
+                _PricedRate(rate, rate.rate_units, rate.fee_units)
+            )
+            max_len[rate.direction] = max(max_len.get(rate.direction, 0), len(rate.prefix))
+        for table in by_direction.values():
+            for rows in table.values():
+                rows.sort(key=lambda p: p.rate.effective_from, reverse=True)
+        self._by_direction = by_direction
+        self._max_len = max_len
+        self.currency = currency
+
+    def __len__(self) -> int:
+        return sum(len(rows) for t in self._by_direction.values() for rows in t.values())
+
+    def _lookup(self, direction: str, digits: str, on: date) -> _PricedRate | None:
+        table = self._by_direction.get(direction)
+        if not table:
+            return None
+        for length in range(min(len(digits), self._max_len[direction]), 0, -1):
+            rows = table.get(digits[:length])
+            if rows is None:
+                continue
+            for priced in rows:
+                if priced.rate.effective_from <= on:
+                    return priced
+        return None
+
+    def lookup(self, direction: str, digits: str, on: date) -> Rate | None:
+        priced = self._lookup(direction, digits, on)
+        return priced.rate if priced else None
+
+
+# --- numbers ------------------------------------------------------------------------------
+
+_NUMBER_JUNK = str.maketrans("", "", " -().\u00a0/")
+
+
+def normalize_number(raw: str | None) -> tuple[str, str | None]:
+    """E.164 digits without "+" and None, or "" and the reason it is no usable number.
+
+    Cheap on purpose (the hot path of ingestion): no full parse, only what the deck needs.
+    """
+    if raw is None:
+        return "", "missing_number"
+    text = raw.strip().translate(_NUMBER_JUNK)
+    if not text:
+        return "", "missing_number"
+    if "*" in text or "x" in text or "X" in text or "#" in text:
+        return "", "masked_number"
+    if text[0] == "+":
+        text = text[1:]
+    elif text.startswith("00"):
+        text = text[2:]
+    if not text.isdigit() or not text.isascii() or len(text) < 3 or len(text) > 15:
+        return "", "not_a_number"
+    if text[0] == "0":  # no country calling code starts with 0
+        return "", "not_a_number"
+    return text, None
+
+
+def _region_of_number(digits: str) -> str | None:
+    try:
+        parsed = phonenumbers.parse("+" + digits)
+    except phonenumbers.NumberParseException:
+        return None
+    return phonenumbers.region_code_for_number(parsed)
+
+
+_PREFIX_REGIONS: dict[str, str] = {}
+
+
+def region_of(digits: str) -> str | None:
+    """ISO country of an E.164 number (digits only), or None when phonenumbers cannot tell.
+
+    Calling codes that belong to one country are answered from phonenumbers' own table;
+    shared codes (+1, +44, +7, ...) need the area code, so the answer is cached per
+    calling code + the next four digits (an area code never spans two countries). The
+    cache is bounded and only speeds up a pure function.
+    """
+    for cc_len in (1, 2, 3):
+        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(digits[:cc_len]))
+        if regions:
+            if len(regions) == 1:
+                return regions[0]
+            key = digits[: cc_len + 4]
+            region = _PREFIX_REGIONS.get(key)
+            if region is None:
+                region = _region_of_number(digits)
+                if region is None:
+                    # An invalid number: the calling code's main country is the best guess.
+                    return regions[0] if regions[0] != "001" else None
+                if len(_PREFIX_REGIONS) < 100_000:
+                    _PREFIX_REGIONS[key] = region
+            return region
+    return None
+
+
+def is_valid_number(digits: str) -> bool:
+    """Full validation (authorization only: not in the ingestion hot path)."""
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse("+" + digits))
+    except phonenumbers.NumberParseException:
+        return False
+
+
+def is_domestic(usage_country: str, destination_country: str | None) -> bool:
+    if not destination_country or not usage_country:
+        return False
+    if usage_country == destination_country:
+        return True
+    return usage_country in NANP_DOMESTIC and destination_country in NANP_DOMESTIC
+
+
+def billable_seconds(duration: int, first: int, nxt: int) -> int:
+    """`first + ceil(max(0, d - first) / next) * next` for d > 0; 0 for d <= 0."""
+    if duration <= 0:
+        return 0
+    rest = duration - first
+    if rest <= 0:
+        return first
+    return first + -(-rest // nxt) * nxt
+
+
+def charge_cents(billable: int, rate_units: int, fee_units: int) -> int:
+    """connection fee + billable / 60 * rate, rounded half-up to cents once."""
+    # In units of 1/(60 * 100000): fee * 60 + billable * rate; a cent is 60 * 1000 of them.
+    total = fee_units * 60 + billable * rate_units
+    return (total + 30 * _CENT_UNITS) // (60 * _CENT_UNITS)
+
+
+def max_billable_seconds(
+    balance_cents: int, rate_units: int, fee_units: int, first: int, nxt: int
+) -> int | None:
+    """The longest billable duration whose charge the balance covers (0 when not even the
+    first block; None when the rate is free and the call may last any time)."""
+    if rate_units == 0:
+        return None if charge_cents(0, 0, fee_units) <= balance_cents else 0
+    if charge_cents(first, rate_units, fee_units) > balance_cents:
+        return 0
+    # Largest k with charge(first + k * next) <= balance; start from the unrounded bound
+    # and step to the exact answer (the half-up rounding may allow one more block).
+    budget = (balance_cents * 60 * _CENT_UNITS + 30 * _CENT_UNITS - 1) - fee_units * 60
+    k = max(0, (budget // rate_units - first) // nxt)
+    while k > 0 and charge_cents(first + k * nxt, rate_units, fee_units) > balance_cents:
+        k -= 1
+    while charge_cents(first + (k + 1) * nxt, rate_units, fee_units) <= balance_cents:
+        k += 1
+    return first + k * nxt
+
+
+# --- calls and ratings --------------------------------------------------------------------
+
+
+class Call(NamedTuple):
+    """One call and the facts of the user (or resource account) it belongs to.
+
+    `skus` are the license SKUs the person held at the call's start; `usage_country` is
+    the person's usage location (ISO 3166 alpha-2). `inventory_type` is Graph's number
+    type of the user's number (it tells an inbound toll-free call without a deck row).
+    """
+
+    call_type: str
+    caller: str
+    callee: str
+    start: datetime
+    duration: int
+    usage_country: str = ""
+    skus: frozenset = frozenset()
+    inventory_type: str = ""
+
+
+class Assessment(NamedTuple):
+    """What would pay for a call, before any pool minutes are taken."""
+
+    status: str  # rated | unrated
+    reason: str | None
+    charged_to: str  # what pays when the pool (if any) has enough minutes
+    pool_kind: str | None  # domestic | international | conference | None
+    pool_country: str  # usage country for plan pools, "" for the conferencing pool
+    minutes_wanted: int  # whole minutes, rounded up, the call needs from the pool
+    rate: Rate | None
+    rate_units: int
+    fee_units: int
+    destination_country: str | None
+    domestic: bool | None
+    capability: str  # the license that pays when the pool pays (or the free call's)
+
+
+class Rating(NamedTuple):
+    status: str  # rated | unrated
+    reason: str | None
+    charged_to: str  # plan_pool | conference_pool | credits | free | "" when unrated
+    pool_kind: str | None
+    pool_country: str
+    pool_minutes: int  # minutes taken from the pool
+    credit_seconds: int  # seconds billed to credits (after increments)
+    billable_seconds: int  # pool_minutes * 60 + credit_seconds
+    rate: Rate | None
+    rate_per_minute: Decimal | None
+    connection_fee: Decimal
+    charge: Decimal  # what credits pay, 2 places
+    capability: str
+    destination_country: str | None
+    domestic: bool | None
+
+    @property
+    def charge_cents(self) -> int:
+        return int(self.charge.scaleb(2))
+
+
+def _unrated(reason: str, destination_country=None, domestic=None) -> Assessment:
+    return Assessment(UNRATED, reason, "", None, "", 0, None, 0, 0, destination_country,
+                      domestic, "")
+
+
+def _plan_capability(skus: frozenset, call_type: str) -> str:
+    if call_type.startswith("ucap"):
+        return "MCOEV_VIRTUALUSER" if SKU_RESOURCE_ACCOUNT in skus else "MCOEV"
+    if call_type.startswith("conf"):
+        return SKU_CONFERENCING
+    if SKU_DOMESTIC_INTERNATIONAL in skus:
+        return SKU_DOMESTIC_INTERNATIONAL
+    if SKU_DOMESTIC in skus:
+        return SKU_DOMESTIC
+    if SKU_PAYG in skus:
+        return CAPABILITY_CREDITS
+    return ""
+
+
+def assess(call: Call, deck: RateDeck) -> Assessment:
+    call_type = call.call_type
+    if call_type not in CALL_TYPES:
+        return _unrated("unknown_call_type")
+    skus = call.skus
+    if call_type in INBOUND_TYPES:
+        if call_type in FREE_INBOUND_TYPES:
+            return Assessment(RATED, None, FREE, None, "", 0, None, 0, 0, None, None, "")
+        digits, problem = normalize_number(call.callee)
+        priced = (
+            deck._lookup(INBOUND_TOLL_FREE, digits, call.start.date()) if not problem else None
+        )
+        if priced is None:
+            if "toll" in call.inventory_type.lower():
+                return _unrated(problem or "no_toll_free_rate")
+            # A call to a user's or a service number is free, whatever the number looks like.
+            return Assessment(RATED, None, FREE, None, "", 0, None, 0, 0, None, None,
+                              _plan_capability(skus, call_type))
+        return Assessment(RATED, None, CREDITS, None, "", 0, priced.rate, priced.rate_units,
+                          priced.fee_units, priced.rate.country, None, CAPABILITY_CREDITS)
+
+    digits, problem = normalize_number(call.callee)
+    if problem:
+        return _unrated(problem)
+    priced = deck._lookup(OUTBOUND, digits, call.start.date())
+    destination = region_of(digits)
+    if priced is None:
+        return _unrated("no_rate", destination)
+    rate = priced.rate
+    destination = destination or rate.country
+    usage_country = call.usage_country
+    domestic = is_domestic(usage_country, destination)
+    minutes = -(-call.duration // 60) if call.duration > 0 else 0
+    pool_kind = None
+    if rate.number_type == "premium":
+        pass  # premium-rate destinations always use credits
+    elif call_type == CONFERENCE_OUT:
+        if destination in ZONE_A:
+            return Assessment(RATED, None, CONFERENCE_POOL, POOL_CONFERENCE, "", minutes, rate,
+                              priced.rate_units, priced.fee_units, destination, domestic,
+                              SKU_CONFERENCING)
+    elif domestic and (SKU_DOMESTIC in skus or SKU_DOMESTIC_INTERNATIONAL in skus):
+        pool_kind = POOL_DOMESTIC
+    elif not domestic and SKU_DOMESTIC_INTERNATIONAL in skus:
+        pool_kind = POOL_INTERNATIONAL
+    if pool_kind is not None:
+        capability = (
+            SKU_DOMESTIC
+            if pool_kind == POOL_DOMESTIC and SKU_DOMESTIC in skus
+            else SKU_DOMESTIC_INTERNATIONAL
+        )
+        return Assessment(RATED, None, PLAN_POOL, pool_kind, usage_country, minutes, rate,
+                          priced.rate_units, priced.fee_units, destination, domestic,
+                          capability)
+    return Assessment(RATED, None, CREDITS, None, "", 0, rate, priced.rate_units,
+                      priced.fee_units, destination, domestic, CAPABILITY_CREDITS)
+
+
+def settle(assessment: Assessment, call: Call, pool_minutes_given: int = 0) -> Rating:
+    """The final rating, once the pool (if any) has given `pool_minutes_given` minutes."""
+    a = assessment
+    if a.status == UNRATED:
+        return Rating(UNRATED, a.reason, "", None, "", 0, 0, 0, None, None, _ZERO, _ZERO, "",
+                      a.destination_country, a.domestic)
+    duration = call.duration
+    rate = a.rate
+    per_minute = rate.rate_per_minute if rate is not None else None
+    if duration <= 0 or a.charged_to == FREE:
+        # Not connected, or free: nothing is billed and no pool is touched.
+        charged_to = FREE
+        return Rating(RATED, None, charged_to, None, "", 0, 0, 0, rate, per_minute, _ZERO,
+                      _ZERO, a.capability if a.charged_to == FREE else "",
+                      a.destination_country, a.domestic)
+    given = 0
+    rest = duration
+    if a.pool_kind is not None:
+        given = min(max(0, pool_minutes_given), a.minutes_wanted)
+        rest = duration - given * 60
+        if rest <= 0:
+            return Rating(RATED, None, a.charged_to, a.pool_kind, a.pool_country, given, 0,
+                          given * 60, rate, per_minute, _ZERO, _ZERO, a.capability,
+                          a.destination_country, a.domestic)
+    # Credits pay the whole call, or what the pool did not cover.
+    credit_seconds = billable_seconds(rest, rate.first_increment_s, rate.next_increment_s)
+    cents = charge_cents(credit_seconds, a.rate_units, a.fee_units)
+    return Rating(RATED, None, CREDITS, a.pool_kind if given else None,
+                  a.pool_country if given else "", given, credit_seconds,
+                  given * 60 + credit_seconds, rate, per_minute, rate.connection_fee,
+                  cents_to_decimal(cents), CAPABILITY_CREDITS, a.destination_country,
+                  a.domestic)
+
+
+PoolMinutes = Mapping[tuple[str, str], int] | Callable[[str, str, int], int] | None
+
+
+def rate_call(call: Call, deck: RateDeck, pool_minutes: PoolMinutes = None) -> Rating:
+    """Rate one call. `pool_minutes` says what each pool can give: a mapping
+    {(kind, country): minutes left} (conference pool: country ""), or a callback
+    (kind, country, minutes wanted) -> minutes given; None means every pool is empty."""
+    assessment = assess(call, deck)
+    given = 0
+    if assessment.pool_kind is not None and call.duration > 0:
+        key = (assessment.pool_kind, assessment.pool_country)
+        if pool_minutes is None:
+            given = 0
+        elif callable(pool_minutes):
+            given = pool_minutes(key[0], key[1], assessment.minutes_wanted)
+        else:
+            given = min(pool_minutes.get(key, 0), assessment.minutes_wanted)
+    return settle(assessment, call, given)

@@ -1,0 +1,214 @@
+"""Reads of the usage app; every one is scoped by organization."""
+
+import base64
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import Q, QuerySet
+
+from credits.models import Organization, Person
+
+from . import rating
+from .models import ApiToken, CallRecord, Rate, RateDeck
+
+
+def token_hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def api_token_authenticate(*, raw: str) -> ApiToken | None:
+    """The active token with this value, its organization attached, or None.
+
+    Every API request runs this, so it is one hand-written query (the ORM's query building
+    cost more than the query itself)."""
+    if not raw or len(raw) > 200:
+        return None
+    org_fields = [f.column for f in Organization._meta.concrete_fields]
+    token_fields = [f.column for f in ApiToken._meta.concrete_fields]
+    sql = "SELECT {}, {} FROM {} t JOIN {} o ON o.id = t.organization_id " \
+          "WHERE t.token_hash = %s AND t.revoked_at IS NULL".format(
+              ", ".join(f"t.{c}" for c in token_fields), ", ".join(f"o.{c}" for c in org_fields),
+              ApiToken._meta.db_table, Organization._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [token_hash(raw)])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    n = len(token_fields)
+    token = ApiToken.from_db("default", [f.attname for f in ApiToken._meta.concrete_fields],
+                             row[:n])
+    for name in ("created_at", "last_used_at", "revoked_at"):
+        value = getattr(token, name)
+        if isinstance(value, datetime) and value.tzinfo is None:  # SQLite: naive UTC
+            setattr(token, name, value.replace(tzinfo=UTC))
+    token.organization = Organization.from_db(
+        "default", [f.attname for f in Organization._meta.concrete_fields], row[n:])
+    return token
+
+
+def api_tokens(*, organization: Organization) -> QuerySet[ApiToken]:
+    return ApiToken.objects.filter(organization=organization)
+
+
+# --- rate deck ----------------------------------------------------------------------------
+
+
+class _DeckCache:
+    """Parsed decks per organization, reused while the deck's version is unchanged.
+
+    A cache, not state: every use first reads the deck's version from the database, so a
+    deck loaded by another process is seen at once. Bounded, and safe across threads.
+    """
+
+    def __init__(self, size: int = 16):
+        self._size = size
+        self._items: OrderedDict[int, tuple[int, rating.RateDeck]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, organization_id: int, version: int) -> rating.RateDeck | None:
+        with self._lock:
+            item = self._items.get(organization_id)
+            if item is None or item[0] != version:
+                return None
+            self._items.move_to_end(organization_id)
+            return item[1]
+
+    def put(self, organization_id: int, version: int, deck: rating.RateDeck) -> None:
+        with self._lock:
+            self._items[organization_id] = (version, deck)
+            self._items.move_to_end(organization_id)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+_decks = _DeckCache()
+
+
+def rate_deck_version(*, organization: Organization) -> int:
+    version = (
+        RateDeck.objects.filter(organization=organization).values_list("version", flat=True)
+        .first()
+    )
+    return version or 0
+
+
+def rate_deck_for(*, organization: Organization) -> rating.RateDeck:
+    """The organization's whole deck as the rating engine's lookup object."""
+    version = rate_deck_version(organization=organization)
+    deck = _decks.get(organization.pk, version)
+    if deck is None:
+        deck = rating.RateDeck(
+            (r.as_rating_rate() for r in Rate.objects.filter(organization=organization)),
+            organization.currency,
+        )
+        _decks.put(organization.pk, version, deck)
+    return deck
+
+
+_RATE_COLUMNS = ("direction", "prefix", "destination", "country", "number_type",
+                 "rate_per_minute", "connection_fee", "first_increment_s", "next_increment_s",
+                 "currency", "effective_from")
+
+
+def rate_lookup(*, organization: Organization, direction: str, digits: str,
+                on: date) -> rating.Rate | None:
+    """Longest-prefix match with effective dates in one indexed query (authorization, on
+    the hot path of every call set-up: hand-written SQL)."""
+    prefixes = [digits[:n] for n in range(1, min(len(digits), 15) + 1)]
+    placeholders = ", ".join(["%s"] * len(prefixes))
+    sql = (f"SELECT {', '.join(_RATE_COLUMNS)} FROM {Rate._meta.db_table} "
+           f"WHERE organization_id = %s AND direction = %s AND prefix IN ({placeholders}) "
+           "AND effective_from <= %s ORDER BY LENGTH(prefix) DESC, effective_from DESC "
+           "LIMIT 1")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [organization.pk, direction, *prefixes, on])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row)
+    # SQLite hands dates back as text.
+    if isinstance(values[10], str):
+        values[10] = date.fromisoformat(values[10])
+    for i in (5, 6):
+        values[i] = Decimal(str(values[i]))
+    return rating.Rate(*values)
+
+
+def person_for_call(*, organization: Organization, upn: str) -> tuple[int, str] | None:
+    """(person id, usage location) of the person with this UPN (any case), or None."""
+    sql = (f"SELECT id, usage_location FROM {Person._meta.db_table} "
+           "WHERE organization_id = %s AND LOWER(upn) = LOWER(%s) LIMIT 1")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [organization.pk, upn.strip()])
+        row = cursor.fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def rates_search(*, organization: Organization, q: str = "", direction: str = "",
+                 number_type: str = "") -> QuerySet[Rate]:
+    qs = Rate.objects.filter(organization=organization)
+    q = q.strip()
+    if q:
+        digits = q.lstrip("+").replace(" ", "")
+        cond = Q(destination__icontains=q) | Q(country__iexact=q)
+        if digits.isdigit():
+            # A number finds the rows whose prefix it starts with, and longer prefixes.
+            cond |= Q(prefix__startswith=digits) | Q(
+                prefix__in=[digits[:n] for n in range(1, len(digits) + 1)])
+        qs = qs.filter(cond)
+    if direction:
+        qs = qs.filter(direction=direction)
+    if number_type:
+        qs = qs.filter(number_type=number_type)
+    return qs.order_by("direction", "prefix", "-effective_from")
+
+
+def rates_all(*, organization: Organization) -> QuerySet[Rate]:
+    return Rate.objects.filter(organization=organization).order_by(
+        "direction", "prefix", "effective_from")
+
+
+# --- call records -------------------------------------------------------------------------
+
+
+def encode_cursor(start_at: datetime, pk: int) -> str:
+    raw = json.dumps([start_at.isoformat(), pk]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(token: str) -> tuple[datetime, int]:
+    """Raises ValueError for anything that is not a cursor of ours."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        start, pk = json.loads(raw)
+        return datetime.fromisoformat(start), int(pk)
+    except Exception as exc:
+        raise ValueError("invalid $skiptoken") from exc
+
+
+def call_records_page(*, organization: Organization, start: datetime, end: datetime,
+                      after: tuple[datetime, int] | None = None,
+                      size: int = 1000) -> tuple[list[CallRecord], tuple[datetime, int] | None]:
+    """Calls that started in [start, end), in (start time, id) order, keyset-paged: the rows
+    and the cursor of the next page (None on the last)."""
+    qs = CallRecord.objects.filter(organization=organization, start_at__gte=start,
+                                   start_at__lt=end)
+    if after is not None:
+        a_start, a_pk = after
+        qs = qs.filter(Q(start_at__gt=a_start) | Q(start_at=a_start, pk__gt=a_pk))
+    rows = list(qs.order_by("start_at", "pk")[: size + 1])
+    if len(rows) > size:
+        rows = rows[:size]
+        last = rows[-1]
+        return rows, (last.start_at, last.pk)
+    return rows, None
+
+
+def unrated_calls(*, organization: Organization) -> QuerySet[CallRecord]:
+    return CallRecord.objects.filter(organization=organization, rated=False).order_by(
+        "-start_at")

@@ -1,0 +1,375 @@
+"""Writes of the usage app: the rate deck, API tokens, and call ingestion.
+
+Ingestion is one code path for the API, the import command and the upload form
+(`calls_ingest`). A batch runs in one transaction:
+
+1. lock the organization's credit account (`credit_account_lock`): concurrent batches of
+   one organization are serialized here, so the duplicate check below cannot race;
+2. drop the ids already stored (and repeated ids within the batch): they are duplicates;
+3. rate every call (usage.rating), taking pool minutes for the whole batch at once
+   (`pools_take_minutes`: one lock per pool);
+4. store the call records in bulk (COPY on PostgreSQL) and add them to the report's daily
+   rollups (usage.rollups);
+5. charge credits in one batch (`credits_charge_usage_batch`, key `call:<graph id>`).
+
+Anything that fails rolls the whole batch back, so a retry finds nothing half-done.
+"""
+
+import secrets
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from credits.models import Organization, Person
+from credits.selectors.licenses import licenses_at
+from credits.services.billing import (
+    UsageCharge,
+    credit_account_lock,
+    credits_charge_usage_batch,
+)
+from credits.services.licenses import PoolKey, pools_take_minutes
+from credits.services.tenants import Actor, ServiceError, audit_record
+
+from . import ingest, rating
+from .models import ApiToken, CallRecord, CallSource, Rate, RateDeck
+from .rollups import rollups_add_calls
+from .selectors import rate_deck_for, token_hash
+
+# --- rate deck ----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def rate_deck_load(*, organization: Organization, rates: Sequence[rating.Rate],
+                   source_name: str = "", replace: bool = True, actor: Actor) -> int:
+    """Load parsed rows. `replace` swaps the whole deck for the file's rows; otherwise the
+    rows are merged by (direction, prefix, effective_from), replacing those that match."""
+    for rate in rates:
+        if rate.currency != organization.currency:
+            raise ServiceError(f"currency {rate.currency} is not {organization.currency}",
+                               field="currency")
+    deck, _created = RateDeck.objects.select_for_update().get_or_create(
+        organization=organization)
+    existing = Rate.objects.filter(organization=organization)
+    if replace:
+        removed = existing.delete()[0]
+    else:
+        keys = {(r.direction, r.prefix, r.effective_from) for r in rates}
+        removed = 0
+        by_direction = defaultdict(list)
+        for d, p, e in keys:
+            by_direction[(d, e)].append(p)
+        for (d, e), prefixes in by_direction.items():
+            removed += existing.filter(direction=d, effective_from=e,
+                                       prefix__in=prefixes).delete()[0]
+    Rate.objects.bulk_create(
+        [Rate(organization=organization, direction=r.direction, prefix=r.prefix,
+              destination=r.destination, country=r.country, number_type=r.number_type,
+              rate_per_minute=r.rate_per_minute, connection_fee=r.connection_fee,
+              first_increment_s=r.first_increment_s, next_increment_s=r.next_increment_s,
+              currency=r.currency, effective_from=r.effective_from) for r in rates],
+        batch_size=1000,
+    )
+    deck.version += 1
+    deck.source_name = source_name[:200]
+    deck.loaded_at = timezone.now()
+    deck.loaded_by = actor.label[:200]
+    deck.save()
+    audit_record(organization=organization, actor=actor, action="rates.load", target=deck,
+                 changes={"rows": len(rates), "replaced": removed, "mode":
+                          "replace" if replace else "merge", "file": source_name[:200]})
+    return len(rates)
+
+
+# --- API tokens ---------------------------------------------------------------------------
+
+TOKEN_PREFIX = "cc_"
+
+
+@transaction.atomic
+def api_token_create(*, organization: Organization, name: str,
+                     actor: Actor) -> tuple[ApiToken, str]:
+    """A new token and its value, which is not stored and cannot be shown again."""
+    name = name.strip()
+    if not name:
+        raise ServiceError("A name is required.", field="name")
+    if len(name) > 100:
+        raise ServiceError("At most 100 characters.", field="name")
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        organization=organization, name=name, prefix=raw[:10], token_hash=token_hash(raw),
+        created_by=actor.label[:200],
+    )
+    audit_record(organization=organization, actor=actor, action="api_token.create",
+                 target=token, changes={"name": name, "prefix": token.prefix})
+    return token, raw
+
+
+@transaction.atomic
+def api_token_revoke(*, token: ApiToken, actor: Actor) -> ApiToken:
+    token = ApiToken.objects.select_for_update().get(pk=token.pk)
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        audit_record(organization=token.organization, actor=actor, action="api_token.revoke",
+                     target=token, changes={"name": token.name, "prefix": token.prefix})
+    return token
+
+
+def api_token_touch(*, token: ApiToken, now: datetime) -> None:
+    """Record use at most once a minute: a write per request would cost more than the
+    request itself."""
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+
+
+# --- ingestion ----------------------------------------------------------------------------
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[dict] = field(default_factory=list)  # {"index", "id", "errors"}
+    charged: int = 0
+    total_charge: object = 0
+    unrated: int = 0
+
+    def merge(self, other: "IngestResult", offset: int = 0) -> None:
+        self.accepted += other.accepted
+        self.duplicates += other.duplicates
+        self.charged += other.charged
+        self.total_charge += other.total_charge
+        self.unrated += other.unrated
+        self.rejected.extend({**r, "index": r["index"] + offset} for r in other.rejected)
+
+
+# CallRecord columns written by ingestion, in COPY order.
+_COLUMNS = [
+    "organization_id", "graph_id", "call_id", "conference_id", "person_id", "user_id", "upn",
+    "user_display_name", "start_at", "end_at", "duration_s", "call_type", "caller_number",
+    "callee_number", "usage_country", "tenant_country", "destination_context",
+    "destination_name", "inventory_type", "operator", "call_duration_source", "currency",
+    "reported_charge", "reported_connection_charge", "reported_capability", "rated",
+    "unrated_reason", "charged_to", "pool_kind", "pool_country", "pool_minutes", "credit_seconds",
+    "billable_seconds", "rate_prefix", "rate_per_minute", "connection_fee", "charge",
+    "capability", "destination_country", "source", "ingested_at",
+]
+
+
+def _people_index(organization: Organization, rows: list[ingest.CallRow]):
+    upns = {r.upn.lower() for r in rows if r.upn}
+    user_ids = {r.user_id.lower() for r in rows if r.user_id}
+    by_upn, by_dir = {}, {}
+    if upns or user_ids:
+        people = Person.objects.filter(organization=organization).filter(
+            _q_upn_or_dir(upns, user_ids)
+        ).values_list("pk", "upn", "directory_id", "usage_location")
+        for pk, upn, directory_id, location in people:
+            by_upn[upn.lower()] = (pk, location)
+            by_dir[str(directory_id)] = (pk, location)
+    return by_upn, by_dir
+
+
+def _q_upn_or_dir(upns, user_ids):
+    valid_ids = []
+    for value in user_ids:
+        try:
+            valid_ids.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    q = Q(upn__in=list(upns))
+    if valid_ids:
+        q |= Q(directory_id__in=valid_ids)
+    return q
+
+
+def _skus_by_day(organization, rows, person_ids) -> dict[date, dict[int, frozenset]]:
+    """Licenses held per person, read once per UTC day of the batch (at the day's latest
+    call start): batches from a live platform span a day or two, so this is one or two
+    reads per batch instead of one per call."""
+    latest: dict[date, datetime] = {}
+    for r in rows:
+        day = r.start.date()
+        if day not in latest or r.start > latest[day]:
+            latest[day] = r.start
+    if not person_ids:
+        return {day: {} for day in latest}
+    return {day: licenses_at(organization=organization, at=at, person_ids=person_ids)
+            for day, at in latest.items()}
+
+
+def _stored_ids(organization: Organization, ids: list[str]) -> set[str]:
+    if connection.vendor == "postgresql":
+        # One array parameter instead of 1000 placeholders: the query text stays the same
+        # for every batch (psycopg and the server reuse its preparation).
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT graph_id FROM {CallRecord._meta.db_table} "
+                "WHERE organization_id = %s AND graph_id = ANY(%s)",
+                [organization.pk, ids],
+            )
+            return {row[0] for row in cursor.fetchall()}
+    return set(CallRecord.objects.filter(organization=organization, graph_id__in=ids)
+               .values_list("graph_id", flat=True))
+
+
+def _insert(records: list[tuple]) -> None:
+    if not records:
+        return
+    if connection.vendor == "postgresql":
+        sql = f"COPY {CallRecord._meta.db_table} ({', '.join(_COLUMNS)}) FROM STDIN"
+        with connection.cursor() as cursor, cursor.copy(sql) as copy:
+            for record in records:
+                copy.write_row(record)
+    else:
+        CallRecord.objects.bulk_create(
+            [CallRecord(**dict(zip(_COLUMNS, record, strict=True))) for record in records],
+            batch_size=500,
+        )
+
+
+def calls_ingest(*, organization: Organization, rows: Sequence, source: str,
+                 actor: Actor | None = None, now: datetime | None = None) -> IngestResult:
+    """Validate, rate, store and charge up to MAX_ROWS_PER_BATCH Graph rows (dicts).
+
+    Rejected rows are reported with their index and the errors per field; duplicates (ids
+    already stored, or repeated in the batch) are counted and not charged again.
+    """
+    if source not in CallSource.values:
+        raise ValueError(f"unknown source {source!r}")
+    if len(rows) > ingest.MAX_ROWS_PER_BATCH:
+        raise ServiceError(f"At most {ingest.MAX_ROWS_PER_BATCH} rows per batch.",
+                           field="value")
+    now = now or timezone.now()
+    result = IngestResult(total_charge=rating._ZERO)
+    parsed: list[tuple[int, ingest.CallRow]] = []
+    for index, raw in enumerate(rows):
+        row, errors = ingest.parse_row(raw, now)
+        if errors:
+            result.rejected.append({"index": index, "id": raw.get("id") if isinstance(
+                raw, dict) and isinstance(raw.get("id"), str) else None, "errors": errors})
+        else:
+            parsed.append((index, row))
+    if not parsed:
+        return result
+
+    with transaction.atomic():
+        credit_account_lock(organization=organization)
+        ids = [row.graph_id for _i, row in parsed]
+        stored = _stored_ids(organization, ids)
+        fresh: list[ingest.CallRow] = []
+        seen = set()
+        for _index, row in parsed:
+            if row.graph_id in stored or row.graph_id in seen:
+                result.duplicates += 1
+                continue
+            seen.add(row.graph_id)
+            fresh.append(row)
+        if not fresh:
+            return result
+
+        deck = rate_deck_for(organization=organization)
+        by_upn, by_dir = _people_index(organization, fresh)
+        people = []
+        for row in fresh:
+            who = by_upn.get(row.upn.lower()) if row.upn else None
+            if who is None and row.user_id:
+                who = by_dir.get(row.user_id.lower())
+            people.append(who)
+        person_ids = {w[0] for w in people if w}
+        skus_by_day = _skus_by_day(organization, fresh, person_ids)
+
+        # Rate in two steps: assess all, take pool minutes for the batch, settle.
+        calls, assessments, requests, wanted_at = [], [], [], []
+        for row, who in zip(fresh, people, strict=True):
+            person_id, location = who if who else (None, "")
+            skus = skus_by_day[row.start.date()].get(person_id, frozenset()) \
+                if person_id else frozenset()
+            call = rating.Call(row.call_type, row.caller, row.callee, row.start, row.duration,
+                               location or row.usage_country or organization.country, skus,
+                               row.inventory_type)
+            a = rating.assess(call, deck)
+            calls.append(call)
+            assessments.append(a)
+            if a.pool_kind is not None and call.duration > 0:
+                month = date(row.start.year, row.start.month, 1)
+                wanted_at.append(len(requests))
+                requests.append((PoolKey(a.pool_kind, a.pool_country, month),
+                                 a.minutes_wanted, row.start))
+            else:
+                wanted_at.append(None)
+        given = pools_take_minutes(organization=organization, requests=requests) \
+            if requests else []
+
+        ingested_at = now
+        records, charges = [], []
+        org_id = organization.pk
+        for row, who, call, a, slot in zip(fresh, people, calls, assessments, wanted_at,
+                                           strict=True):
+            r = rating.settle(a, call, given[slot] if slot is not None else 0)
+            rate = r.rate
+            records.append((
+                org_id, row.graph_id, row.call_id, row.conference_id, who[0] if who else None,
+                row.user_id, row.upn, row.user_display_name, row.start, row.end, row.duration,
+                row.call_type, row.caller, row.callee, row.usage_country, row.tenant_country,
+                row.destination_context, row.destination_name, row.inventory_type,
+                row.operator, row.call_duration_source, row.currency, row.reported_charge,
+                row.reported_connection_charge, row.reported_capability,
+                r.status == rating.RATED, r.reason or "", r.charged_to, r.pool_kind or "",
+                r.pool_country, r.pool_minutes, r.credit_seconds, r.billable_seconds,
+                rate.prefix if rate else "", r.rate_per_minute, r.connection_fee, r.charge,
+                r.capability, r.destination_country or "", source, ingested_at,
+            ))
+            if r.status != rating.RATED:
+                result.unrated += 1
+            if r.charge > 0:
+                charges.append(UsageCharge(
+                    key=f"call:{row.graph_id}",
+                    amount=r.charge,
+                    description=f"{row.call_type} {_masked(row.callee)} "
+                                f"{-(-r.credit_seconds // 60)} min",
+                    occurred_at=row.start,
+                ))
+        _insert(records)
+        # The report's daily sums move with the calls, in the same transaction.
+        rollups_add_calls(organization=organization, records=records, columns=_COLUMNS)
+        result.accepted = len(records)
+        if charges:
+            charged = credits_charge_usage_batch(organization=organization, charges=charges)
+            result.charged = len(charged.charged_keys)
+            result.total_charge = charged.total
+        audit_record(
+            organization=organization, actor=actor or Actor.system(f"ingest:{source}"),
+            action="calls.ingest",
+            changes={"source": source, "accepted": result.accepted,
+                     "duplicates": result.duplicates, "rejected": len(result.rejected),
+                     "charged": result.charged, "total": str(result.total_charge)},
+        )
+    return result
+
+
+def calls_ingest_all(*, organization: Organization, rows: Sequence, source: str,
+                     actor: Actor | None = None, now: datetime | None = None) -> IngestResult:
+    """Any number of rows, in batches of MAX_ROWS_PER_BATCH (imports, demo)."""
+    total = IngestResult(total_charge=rating._ZERO)
+    size = ingest.MAX_ROWS_PER_BATCH
+    for offset in range(0, len(rows), size):
+        part = calls_ingest(organization=organization, rows=rows[offset:offset + size],
+                            source=source, actor=actor, now=now)
+        total.merge(part, offset)
+    return total
+
+
+def _masked(number: str) -> str:
+    # Ledger descriptions are read by billing staff: the end of the number is not needed.
+    return (number[:-4] + "…") if len(number) > 6 else number
+
+
+def day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
