@@ -1,0 +1,127 @@
+"""One notification as an e-mail to one person: subject, text and HTML from templates, in
+the recipient's language, money and dates in their locale, absolute links to the page that
+fixes the problem.
+
+Templates live in templates/notifications/email/: `<event>.subject.txt`, `<event>.txt` and
+`<event>.html` in English, and `<event>.fr.subject.txt`, `<event>.fr.txt`, `<event>.fr.html`
+in French. Per-language files keep each e-mail readable as a whole and need no catalogue.
+"""
+
+import re
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import select_template
+from django.utils import translation
+
+from . import catalog, formatting
+
+LANGUAGES = {"en", "fr"}
+
+
+def language_of(person) -> str:
+    language = (getattr(person, "preferred_language", "") or "en")[:2]
+    return language if language in LANGUAGES else "en"
+
+
+def absolute_url(path: str) -> str:
+    return settings.SITE_URL.rstrip("/") + path
+
+
+def _flag(value) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes")
+    return bool(value)
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def email_context(*, notification, language: str, recipient_name: str) -> dict:
+    p = notification.payload
+    currency = p.get("currency") or notification.organization.currency
+    path = catalog.fix_path(notification.name, p)
+    return {
+        "language": language,
+        "org_name": notification.organization.name,
+        "recipient_name": recipient_name,
+        "site_url": settings.SITE_URL.rstrip("/"),
+        "link": absolute_url(path),
+        "settings_link": absolute_url("/settings/notifications/"),
+        "event": notification.name,
+        "currency": currency,
+        "amount": formatting.money(p.get("amount"), currency, language),
+        "balance": formatting.money(p.get("balance"), currency, language),
+        "threshold": formatting.money(p.get("threshold"), currency, language),
+        "card": p.get("card") or "",
+        "kind": p.get("kind") or "",
+        "reason_code": p.get("reason_code") or "",
+        "reason": p.get("reason") or "",
+        "declines_in_a_row": _int(p.get("declines_in_a_row")),
+        "auto_recharge_disabled": _flag(p.get("auto_recharge_disabled")),
+        "next_attempt_at": formatting.date_time(p.get("next_attempt_at"), language),
+        "days_left": _int(p.get("days_left")),
+        "expires_on": formatting.long_date(p.get("expires_on"), language),
+        "expires_at": formatting.date_time(p.get("expires_at"), language),
+        "pool": p.get("pool") or "",
+        "month": formatting.month(p.get("month"), language) if p.get("month") else "",
+        "used": formatting.number(p.get("used"), language),
+        "total": formatting.number(p.get("total"), language),
+        "left": formatting.number(p.get("left"), language),
+        "format": (p.get("format") or "").upper(),
+    }
+
+
+def _templates(name: str, language: str, suffix: str) -> list[str]:
+    base = f"notifications/email/{name}"
+    names = [f"{base}.{language}.{suffix}"] if language != "en" else []
+    return [*names, f"{base}.{suffix}"]
+
+
+def render_email(*, notification, language: str, recipient_name: str) -> tuple[str, str, str]:
+    """(subject, text, html) of one notification for one reader."""
+    context = email_context(
+        notification=notification, language=language, recipient_name=recipient_name
+    )
+    # Dates and plural forms that templates format themselves follow the reader too.
+    with translation.override(language):
+        subject = select_template(_templates(notification.name, language, "subject.txt"))
+        text = select_template(_templates(notification.name, language, "txt"))
+        html = select_template(_templates(notification.name, language, "html"))
+        subject_line = " ".join(subject.render(context).split())
+        return (
+            f"[{notification.organization.name}] {subject_line}",
+            re.sub(r"\n{3,}", "\n\n", text.render(context)).strip() + "\n",
+            html.render(context),
+        )
+
+
+def message_id(delivery) -> str:
+    # Stable per delivery: should a crash ever make the same e-mail go out twice, mail
+    # clients show it once.
+    host = urlsplit(settings.SITE_URL).hostname or "localhost"
+    return f"<cc-{delivery.key.replace(':', '-')}@{host}>"
+
+
+def build_message(delivery, *, connection=None) -> EmailMultiAlternatives:
+    notification = delivery.notification
+    subject, text, html = render_email(
+        notification=notification,
+        language=delivery.language,
+        recipient_name=delivery.recipient_name,
+    )
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[delivery.email],
+        headers={"Message-ID": message_id(delivery), "Auto-Submitted": "auto-generated"},
+        connection=connection,
+    )
+    message.attach_alternative(html, "text/html")
+    return message

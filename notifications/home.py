@@ -1,0 +1,32 @@
+"""The "Message center" card of the home page, filled in through credits.home's provider
+registry (credits never imports this app)."""
+
+from django.utils import formats
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from . import catalog, selectors
+
+
+def message_center_card(request) -> dict:
+    person = request.person
+    unread = selectors.unread_count(person=person)
+    latest = selectors.latest_for(person=person, limit=3)
+    if not latest:
+        return {"text": _("No notifications yet.")}
+    return {
+        "figure": str(unread),
+        "text": ngettext("unread notification", "unread notifications", unread),
+        "lines": [
+            f"{formats.date_format(n.occurred_at, 'SHORT_DATE_FORMAT')} · "
+            f"{catalog.EVENTS[n.name].label if n.name in catalog.EVENTS else n.name}"
+            for n in latest
+        ],
+        "link_label": _("Open the message center"),
+    }
+
+
+def register() -> None:
+    from credits import home
+
+    home.CARD_PROVIDERS["notifications"] = message_center_card
