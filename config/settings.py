@@ -60,6 +60,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "credits.context_processors.admin_center",
+                "notifications.context_processors.unread",
             ],
         },
     },
@@ -141,11 +142,21 @@ CELERY_BEAT_SCHEDULE = {
         "task": "credits.tasks.dispatch_pending_events",
         "schedule": 60.0,
     },
+    "notifications-retry-stuck-deliveries": {
+        "task": "notifications.tasks.retry_stuck_deliveries",
+        "schedule": 60.0,
+    },
+    "usage-expire-exports": {
+        "task": "usage.tasks.expire_exports",
+        "schedule": crontab(minute=30, hour=1),
+    },
 }
 
 # --- E-mail -----------------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
+# A delivery holds its row lock while it talks to the SMTP server: never wait forever.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Credits Center <no-reply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Absolute links in e-mails and exports.
