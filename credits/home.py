@@ -12,7 +12,8 @@ CARDS = [
      frozenset({"view_billing"})),
     (_("Licenses"), _("Assigned and available seats per product."), "users",
      frozenset({"view_people"})),
-    (_("Usage this month"), _("Not available yet."), "reports_pstn_usage",
+    (_("Usage this month"), _("Calls, minutes and credits spent this month."),
+     "reports_pstn_usage",
      frozenset({"view_usage"})),
     (_("Message center"), _("No notifications yet."), "notifications", "signed_in"),
 ]

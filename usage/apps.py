@@ -5,3 +5,8 @@ from django.utils.translation import gettext_lazy as _
 class UsageConfig(AppConfig):
     name = "usage"
     verbose_name = _("Usage")
+
+    def ready(self):
+        from . import home
+
+        home.register()
