@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from babel.numbers import format_decimal
 from django.utils import timezone
-from django.utils.translation import get_language, to_locale
+from django.utils.translation import get_language, ngettext, to_locale
 from django.utils.translation import gettext as _
 
 from credits.templatetags.money import format_money
@@ -30,11 +30,16 @@ def usage_card(request) -> dict:
         "figure": _("%(minutes)s min") % {
             "minutes": format_decimal(minutes, locale=to_locale(get_language() or "en"))
         },
-        "text": _("%(calls)s calls, %(spent)s of credits spent since the 1st.") % {
+        "text": ngettext(
+            "%(calls)s call, %(spent)s of credits spent since the 1st.",
+            "%(calls)s calls, %(spent)s of credits spent since the 1st.",
+            totals.calls,
+        ) % {
             "calls": totals.calls,
             "spent": format_money(totals.charge, request.organization.currency),
         },
-        "lines": [_("Last 7 days: %(calls)s calls, %(spent)s") % {
+        "lines": [ngettext("Last 7 days: %(calls)s call, %(spent)s",
+                           "Last 7 days: %(calls)s calls, %(spent)s", week.calls) % {
             "calls": week.calls,
             "spent": format_money(week.charge, request.organization.currency),
         }],
