@@ -8,13 +8,13 @@ user lacks the Communications Credits license or the balance cannot pay the firs
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from credits.models import Organization
-from credits.selectors.billing import credit_balance
-from credits.selectors.licenses import licenses_at, pool_status
+from credits.selectors.licenses import pool_status
 
 from . import rating
-from .selectors import person_for_call, rate_lookup
+from .selectors import authorize_facts
 
 # Refusal codes.
 UNKNOWN_USER = "unknown_user"
@@ -50,11 +50,11 @@ def _refuse(reason: str, charged_to: str | None = None) -> Decision:
     return Decision(False, reason, charged_to, None)
 
 
-def _credit_seconds(organization, a: rating.Assessment, skus) -> tuple[str | None, int | None]:
+def _credit_seconds(balance: Decimal, a: rating.Assessment,
+                    skus) -> tuple[str | None, int | None]:
     """(refusal, max billable seconds) for the part of a call that credits pay."""
     if rating.SKU_CREDITS not in skus:
         return NO_CREDITS_LICENSE, None
-    balance = credit_balance(organization=organization)
     if balance <= 0:
         return INSUFFICIENT_BALANCE, None
     rate = a.rate
@@ -71,19 +71,17 @@ def call_authorize(*, organization: Organization, upn: str, callee: str, call_ty
                    now: datetime) -> Decision:
     if call_type not in rating.CALL_TYPES:
         return _refuse(UNKNOWN_CALL_TYPE)
-    person = person_for_call(organization=organization, upn=upn)
-    if person is None:
-        return _refuse(UNKNOWN_USER)
-    person_id, usage_location = person
     digits, problem = rating.normalize_number(callee)
-    if problem or not rating.is_valid_number(digits):
-        return _refuse(INVALID_NUMBER)
-    skus = licenses_at(organization=organization, at=now, person_ids=[person_id]).get(
-        person_id, frozenset())
     direction = rating.OUTBOUND if call_type in rating.OUTBOUND_TYPES \
         else rating.INBOUND_TOLL_FREE
-    found = rate_lookup(organization=organization, direction=direction, digits=digits,
-                        on=now.date())
+    # The person, their licenses, the balance and the rate in one read.
+    facts = authorize_facts(organization=organization, upn=upn, direction=direction,
+                            digits="" if problem else digits, at=now)
+    if facts is None:
+        return _refuse(UNKNOWN_USER)
+    if problem or not rating.is_valid_number(digits):
+        return _refuse(INVALID_NUMBER)
+    usage_location, skus, found = facts.usage_location, facts.skus, facts.rate
     deck = rating.RateDeck([found] if found else [], organization.currency)
     call = rating.Call(call_type, "", "+" + digits, now, 1,
                        usage_location or organization.country, skus)
@@ -100,11 +98,11 @@ def call_authorize(*, organization: Organization, upn: str, callee: str, call_ty
                 left = pool["available"]
         if left > 0:
             # The pool pays first; when it runs dry mid-call, credits pay the rest if they can.
-            refusal, seconds = _credit_seconds(organization, a, skus)
+            refusal, seconds = _credit_seconds(facts.balance, a, skus)
             extra = 0 if refusal else seconds
             return Decision(True, None, a.charged_to,
                             None if extra is None else left * 60 + extra)
-    refusal, seconds = _credit_seconds(organization, a, skus)
+    refusal, seconds = _credit_seconds(facts.balance, a, skus)
     if refusal:
         return _refuse(refusal, rating.CREDITS)
     return Decision(True, None, rating.CREDITS, seconds)

@@ -22,6 +22,7 @@ of 1/100000 of the currency and rounded half-up to cents once, at the end.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
@@ -101,8 +102,17 @@ def decimal_units(value: Decimal) -> int:
     return int(scaled)
 
 
+_CENTS: dict[int, Decimal] = {}
+
+
 def cents_to_decimal(cents: int) -> Decimal:
-    return Decimal(cents).scaleb(-2).quantize(_TWO_PLACES)
+    # Memoized: charges repeat the same few thousand cent values (Decimal is immutable).
+    value = _CENTS.get(cents)
+    if value is None:
+        value = Decimal(cents).scaleb(-2).quantize(_TWO_PLACES)
+        if len(_CENTS) < 100_000:
+            _CENTS[cents] = value
+    return value
 
 
 # --- the rate deck ----------------------------------------------------------------------
@@ -136,6 +146,7 @@ class _PricedRate(NamedTuple):
     rate: Rate
     rate_units: int
     fee_units: int
+    effective_from: date  # the rate's, at hand for the lookup loop
 
 
 class RateDeck:
@@ -147,7 +158,7 @@ class RateDeck:
     in the future does not exist yet, so the next shorter prefix applies.
     """
 
-    __slots__ = ("_by_direction", "_max_len", "currency")
+    __slots__ = ("_by_direction", "_max_len", "_candidates", "currency")
 
     def __init__(self, rates: Iterable[Rate], currency: str = ""):
         by_direction: dict[str, dict[str, list[_PricedRate]]] = {d: {} for d in DIRECTIONS}
@@ -155,31 +166,43 @@ class RateDeck:
         for rate in rates:
             table = by_direction.setdefault(rate.direction, {})
             table.setdefault(rate.prefix, []).append(
-                _PricedRate(rate, rate.rate_units, rate.fee_units)
+                _PricedRate(rate, rate.rate_units, rate.fee_units, rate.effective_from)
             )
             max_len[rate.direction] = max(max_len.get(rate.direction, 0), len(rate.prefix))
         for table in by_direction.values():
             for rows in table.values():
-                rows.sort(key=lambda p: p.rate.effective_from, reverse=True)
+                rows.sort(key=lambda p: p.effective_from, reverse=True)
         self._by_direction = by_direction
         self._max_len = max_len
+        # (direction, leading digits) -> the rows of every matching prefix, longest prefix
+        # first, newest first: built once per number prefix, so a lookup is one dict read
+        # and a short scan for the first row in effect. The deck never changes.
+        self._candidates: dict[tuple[str, str], tuple[_PricedRate, ...]] = {}
         self.currency = currency
 
     def __len__(self) -> int:
         return sum(len(rows) for t in self._by_direction.values() for rows in t.values())
 
     def _lookup(self, direction: str, digits: str, on: date) -> _PricedRate | None:
+        key = (direction, digits[:self._max_len.get(direction, 0)])
+        candidates = self._candidates.get(key)
+        if candidates is None:
+            candidates = self._candidates_for(*key)
+            if len(self._candidates) < 100_000:
+                self._candidates[key] = candidates
+        for priced in candidates:
+            if priced.effective_from <= on:
+                return priced
+        return None
+
+    def _candidates_for(self, direction: str, head: str) -> tuple[_PricedRate, ...]:
         table = self._by_direction.get(direction)
         if not table:
-            return None
-        for length in range(min(len(digits), self._max_len[direction]), 0, -1):
-            rows = table.get(digits[:length])
-            if rows is None:
-                continue
-            for priced in rows:
-                if priced.rate.effective_from <= on:
-                    return priced
-        return None
+            return ()
+        found: list[_PricedRate] = []
+        for length in range(len(head), 0, -1):
+            found.extend(table.get(head[:length], ()))
+        return tuple(found)
 
     def lookup(self, direction: str, digits: str, on: date) -> Rate | None:
         priced = self._lookup(direction, digits, on)
@@ -198,6 +221,10 @@ def normalize_number(raw: str | None) -> tuple[str, str | None]:
     """
     if raw is None:
         return "", "missing_number"
+    # The usual case first: "+" and 3 to 15 ASCII digits, the first not 0.
+    if 4 <= len(raw) <= 16 and raw[0] == "+" and raw[1] != "0" and raw.isascii() \
+            and raw[1:].isdigit():
+        return raw[1:], None
     text = raw.strip().translate(_NUMBER_JUNK)
     if not text:
         return "", "missing_number"
@@ -214,15 +241,112 @@ def normalize_number(raw: str | None) -> tuple[str, str | None]:
     return text, None
 
 
-def _region_of_number(digits: str) -> str | None:
+_TYPE_DESCS = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager",
+               "uan", "voicemail", "fixed_line")
+_REGION_TESTS: dict[str, tuple] = {}
+
+
+def _desc_test(desc) -> tuple | None:
+    """phonenumbers' `_is_number_matching_desc` as (possible lengths, compiled pattern)."""
+    if desc is None or not desc.national_number_pattern:
+        return None
+    return (frozenset(desc.possible_length), re.compile(desc.national_number_pattern))
+
+
+def _matches(test, national: str) -> bool:
+    if test is None:
+        return False
+    lengths, pattern = test
+    if lengths and len(national) not in lengths:
+        return False
+    return pattern.fullmatch(national) is not None
+
+
+def _region_tests(region: str) -> tuple:
+    """The checks phonenumbers runs for `region` in `_region_code_for_number_from_list`,
+    compiled once: (leading digits, general desc, type descs, mobile desc or None)."""
+    tests = _REGION_TESTS.get(region)
+    if tests is None:
+        meta = phonenumbers.PhoneMetadata.metadata_for_region(region.upper(), None)
+        if meta is None:
+            tests = (None, None, (), None, False)
+        else:
+            tests = (
+                re.compile(meta.leading_digits) if meta.leading_digits is not None else None,
+                _desc_test(meta.general_desc),
+                tuple(_desc_test(getattr(meta, name)) for name in _TYPE_DESCS),
+                None if meta.same_mobile_and_fixed_line_pattern else _desc_test(meta.mobile),
+                True,
+            )
+        _REGION_TESTS[region] = tests
+    return tests
+
+
+def _region_from_list(national: str, regions) -> str | None:
+    """Exactly phonenumbers' `_region_code_for_number_from_list` on the national
+    significant number: the first region whose leading digits match, or (for regions
+    without them) whose patterns give the number a type. The patterns are compiled once
+    instead of looked up in phonenumbers' caches for every region at every call (invalid
+    numbers, which no cache can keep, went through all of that each time)."""
+    for region in regions:
+        leading, general, types, mobile, known = _region_tests(region)
+        if not known:
+            continue
+        if leading is not None:
+            if leading.match(national):
+                return region
+        elif _matches(general, national) and (
+                any(_matches(t, national) for t in types) or _matches(mobile, national)):
+            return region
+    return None
+
+
+_NATIONAL_PREFIXES: dict[str, object] = {}
+
+
+def _national_prefix(calling_code: str, main_region: str):
+    """The compiled national prefix phonenumbers' parse() strips after this calling code
+    (for +1: "1"), or None."""
+    if calling_code not in _NATIONAL_PREFIXES:
+        meta = phonenumbers.PhoneMetadata.metadata_for_region(main_region, None)
+        pattern = meta.national_prefix_for_parsing if meta is not None else None
+        _NATIONAL_PREFIXES[calling_code] = re.compile(pattern) if pattern else None
+    return _NATIONAL_PREFIXES[calling_code]
+
+
+def _region_of_number(digits: str, cc_len: int = 0) -> str | None:
+    """phonenumbers' region of the number (as parse() then region_code_for_number()).
+
+    With the calling code's length known, the parse is skipped when it would not change
+    the national digits: no leading zero, at least two digits, and no national prefix for
+    parse() to strip. The region-from-list step runs on patterns compiled once."""
+    national = digits[cc_len:] if cc_len else ""
+    if len(national) >= 2 and national[0] != "0":
+        regions = _CALLING_CODES.get(digits[:cc_len])
+        if regions:
+            if len(regions) == 1:
+                return regions[0]
+            prefix = _national_prefix(digits[:cc_len], regions[0])
+            if prefix is None or prefix.match(national) is None:
+                return _region_from_list(national, regions)
     try:
         parsed = phonenumbers.parse("+" + digits)
     except phonenumbers.NumberParseException:
         return None
-    return phonenumbers.region_code_for_number(parsed)
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(parsed.country_code)
+    if not regions:
+        return None
+    if len(regions) == 1:
+        return regions[0]
+    return _region_from_list(phonenumbers.national_significant_number(parsed), regions)
 
 
 _PREFIX_REGIONS: dict[str, str] = {}
+# Calling code (as text) -> its regions: one dict lookup per prefix length, no int().
+_CALLING_CODES: dict[str, tuple[str, ...]] = {
+    str(code): tuple(regions)
+    for code, regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items()
+}
 
 
 def region_of(digits: str) -> str | None:
@@ -234,14 +358,14 @@ def region_of(digits: str) -> str | None:
     cache is bounded and only speeds up a pure function.
     """
     for cc_len in (1, 2, 3):
-        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(digits[:cc_len]))
+        regions = _CALLING_CODES.get(digits[:cc_len])
         if regions:
             if len(regions) == 1:
                 return regions[0]
             key = digits[: cc_len + 4]
             region = _PREFIX_REGIONS.get(key)
             if region is None:
-                region = _region_of_number(digits)
+                region = _region_of_number(digits, cc_len)
                 if region is None:
                     # An invalid number: the calling code's main country is the best guess.
                     return regions[0] if regions[0] != "001" else None
@@ -384,19 +508,19 @@ def _plan_capability(skus: frozenset, call_type: str) -> str:
 
 
 def assess(call: Call, deck: RateDeck) -> Assessment:
-    call_type = call.call_type
+    # One unpacking instead of an attribute read per field (the hot path of ingestion).
+    call_type, _caller, callee, start, duration, usage_country, skus, inventory_type = call
     if call_type not in CALL_TYPES:
         return _unrated("unknown_call_type")
-    skus = call.skus
     if call_type in INBOUND_TYPES:
         if call_type in FREE_INBOUND_TYPES:
             return Assessment(RATED, None, FREE, None, "", 0, None, 0, 0, None, None, "")
-        digits, problem = normalize_number(call.callee)
+        digits, problem = normalize_number(callee)
         priced = (
-            deck._lookup(INBOUND_TOLL_FREE, digits, call.start.date()) if not problem else None
+            deck._lookup(INBOUND_TOLL_FREE, digits, start.date()) if not problem else None
         )
         if priced is None:
-            if "toll" in call.inventory_type.lower():
+            if "toll" in inventory_type.lower():
                 return _unrated(problem or "no_toll_free_rate")
             # A call to a user's or a service number is free, whatever the number looks like.
             return Assessment(RATED, None, FREE, None, "", 0, None, 0, 0, None, None,
@@ -404,18 +528,17 @@ def assess(call: Call, deck: RateDeck) -> Assessment:
         return Assessment(RATED, None, CREDITS, None, "", 0, priced.rate, priced.rate_units,
                           priced.fee_units, priced.rate.country, None, CAPABILITY_CREDITS)
 
-    digits, problem = normalize_number(call.callee)
+    digits, problem = normalize_number(callee)
     if problem:
         return _unrated(problem)
-    priced = deck._lookup(OUTBOUND, digits, call.start.date())
+    priced = deck._lookup(OUTBOUND, digits, start.date())
     destination = region_of(digits)
     if priced is None:
         return _unrated("no_rate", destination)
     rate = priced.rate
     destination = destination or rate.country
-    usage_country = call.usage_country
     domestic = is_domestic(usage_country, destination)
-    minutes = -(-call.duration // 60) if call.duration > 0 else 0
+    minutes = -(-duration // 60) if duration > 0 else 0
     pool_kind = None
     if rate.number_type == "premium":
         pass  # premium-rate destinations always use credits
