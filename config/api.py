@@ -2,16 +2,20 @@
 /api/v1/openapi.json. Each app contributes a router from its api.py.
 
 Every endpoint needs a bearer token of one organization (usage.api_auth): `request.auth`
-is that Organization. Errors share one shape, `usage.api.Error`
+is that Organization. Errors share one shape, `credits.api.Error`
 (`{"detail", "code", "errors"}`), so a client never has to parse an HTML 500 page:
 malformed JSON and wrong types are 400/422, a bad token 401, too many requests 429.
 """
 
+import logging
+
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
 
 from credits.api import router as credits_router
+from credits.errors import RETRY_AFTER_S
 from usage.api import router as usage_router
 from usage.api_auth import OrganizationToken, TokenRateThrottle
 
@@ -27,9 +31,11 @@ api = NinjaAPI(
     throttle=[TokenRateThrottle()],
 )
 
+logger = logging.getLogger(__name__)
+
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
           405: "method_not_allowed", 413: "too_large", 422: "validation_error",
-          429: "rate_limited"}
+          429: "rate_limited", 503: "unavailable"}
 
 
 def _error(request, status: int, detail: str, errors=None, code: str | None = None):
@@ -76,6 +82,18 @@ def on_http_error(request, exc):
 @api.exception_handler(Http404)
 def on_not_found(request, exc):
     return _error(request, 404, "Not found.")
+
+
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def on_database_unavailable(request, exc):
+    # The database is down or restarting (or a transaction lost a deadlock): nothing was
+    # stored, so the client may send the same request again.
+    logger.error("API request failed: database unavailable", exc_info=exc)
+    response = _error(request, 503, "The service is temporarily unavailable; retry the "
+                                    "same request shortly.", code="unavailable")
+    response["Retry-After"] = str(RETRY_AFTER_S)
+    return response
 
 
 api.add_router("/", usage_router)

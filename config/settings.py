@@ -4,6 +4,8 @@ With no variable set, the app runs on its embedded defaults: SQLite and Celery's
 filesystem broker under var/, the console e-mail backend and a local-memory cache.
 """
 
+from datetime import timedelta
+
 from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
@@ -26,6 +28,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "axes",
     "credits",
     "usage",
     "notifications",
@@ -43,6 +46,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "credits.middleware.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -91,6 +96,20 @@ AUTH_USER_MODEL = "credits.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# django-axes first: a locked-out username + address is refused before any password check.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Sign-in throttling: 5 failures for one username from one address lock that pair out for
+# 15 minutes (another person, or the same person elsewhere, can still sign in).
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "credits.errors.locked_out"
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_VERBOSE = False  # no start-up banner in every command's output
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -104,7 +123,14 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                           "LOCATION": REDIS_URL}}
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # A message a worker took but never acknowledged (the worker died) is delivered again
+    # after this many seconds. Tests of a killed worker shorten it; then workers must also
+    # look for such messages as often (kombu's default sweep runs every ~100 s).
+    _visibility = env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _visibility}
+    if _visibility < 600:
+        CELERY_BROKER_TRANSPORT_OPTIONS.update(unacked_restore_interval=1,
+                                               unacked_restore_throttle=1)
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CELERY_BROKER_URL = "filesystem://"
@@ -154,6 +180,9 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Requests per minute per API token, counted in the shared cache (0: no limit).
+API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=6000)
+
 # --- E-mail -----------------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
@@ -163,6 +192,11 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Credits Center <no-reply
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Absolute links in e-mails and exports.
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+
+# --- Payments ---------------------------------------------------------------------------------
+# Test-only fault injection of the simulated gateway (credits/gateway.py), off when empty:
+# e.g. "seed=7,timeout=0.15,error=0.15,decline=0.15" (probabilities per charge call).
+SIMULATED_GATEWAY_FAULTS = env("SIMULATED_GATEWAY_FAULTS", default="")
 
 # --- I18N -----------------------------------------------------------------------------------
 LANGUAGE_CODE = "en"

@@ -14,3 +14,13 @@ STORAGES["staticfiles"] = {  # noqa: F405
     "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
 }
 EXPORT_DIR = VAR_DIR / "test-exports"  # noqa: F405
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not SQLite's shared in-memory database: the browser tests' live server and
+    # Celery worker run in threads that need connections of their own (as web and worker
+    # processes have under `make run`). One file per test process, so runs side by side
+    # do not meet; Django deletes it when the run ends.
+    import os as _os
+
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": str(VAR_DIR / f"test-{_os.getpid()}.sqlite3"),  # noqa: F405
+    }

@@ -1,11 +1,25 @@
 """The credits part of the JSON API (django-ninja). `config/api.py` mounts `router` behind
 the per-organization bearer-token auth, which sets `request.auth` to the Organization."""
 
-from ninja import Router, Schema
+from typing import Any
+
+from ninja import Field, Router, Schema
 
 from .selectors.billing import credit_account_summary
 
 router = Router(tags=["credits"])
+
+
+class Error(Schema):
+    """Every 4xx answer of the API has this shape (config/api.py makes them; usage/api.py
+    declares it for its endpoints too)."""
+
+    detail: str = Field(..., description="What is wrong, in plain words.")
+    code: str = Field(..., description="A stable code: validation_error, bad_request, "
+                                       "unauthorized, not_found, rate_limited, ...")
+    errors: list[dict[str, Any]] | None = Field(
+        None, description="For validation errors: one item per problem, with `loc` (where) "
+                          "and `msg` (why).")
 
 
 class AutoRechargeOut(Schema):
@@ -21,7 +35,9 @@ class BalanceOut(Schema):
     autoRecharge: AutoRechargeOut  # noqa: N815
 
 
-@router.get("/credits/balance", response=BalanceOut, summary="Communications Credits balance")
+# Documented like every endpoint: a missing or bad token is 401, too many requests 429.
+@router.get("/credits/balance", response={200: BalanceOut, 401: Error, 429: Error},
+            summary="Communications Credits balance")
 def credits_balance(request):
     """The prepaid balance ("123.45", account currency) and the auto-recharge settings."""
     summary = credit_account_summary(organization=request.auth)

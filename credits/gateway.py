@@ -15,8 +15,16 @@ charges fail for insufficient funds; ...0069 is an expired card; ...0119 attache
 charges fail with a transient processing_error; ...0127 has an incorrect CVC; 4242...4241
 fails the Luhn check (incorrect_number). Any other number passing the Luhn check behaves
 like 4242. A saved card whose expiry has passed is declined as expired_card.
+
+Fault injection (tests only, off by default): the setting SIMULATED_GATEWAY_FAULTS, e.g.
+"seed=7,timeout=0.15,error=0.15,decline=0.15", makes each `charge` call time out
+(`GatewayTimeout`; half of them after the charge was made, as when the answer is lost on
+the way back), fail with a transient processing_error, or be declined, with those
+probabilities. The outcome of each try of a key follows from the seed. `charge_status`
+(the lookup of what a key did, without charging) is never faulted.
 """
 
+import random
 import secrets
 from dataclasses import dataclass
 from datetime import date
@@ -48,6 +56,45 @@ TEST_CARDS = {
     "4000000000000127": ("incorrect_cvc", None),
 }
 TRANSIENT_CODES = frozenset({"processing_error"})
+
+
+class GatewayTimeout(Exception):
+    """The gateway did not answer in time: the charge may or may not have been made."""
+
+
+@dataclass(frozen=True)
+class Faults:
+    seed: int = 0
+    timeout: float = 0.0
+    error: float = 0.0
+    decline: float = 0.0
+
+    @classmethod
+    def configured(cls) -> "Faults | None":
+        from django.conf import settings
+
+        text = getattr(settings, "SIMULATED_GATEWAY_FAULTS", "")
+        if not text:
+            return None
+        values = dict(part.split("=", 1) for part in text.replace(" ", "").split(",") if part)
+        return cls(seed=int(values.get("seed", 0)), timeout=float(values.get("timeout", 0)),
+                   error=float(values.get("error", 0)), decline=float(values.get("decline", 0)))
+
+    def draw(self, key: str, try_number: int, replayed: bool) -> tuple[str, bool]:
+        """(what happens: "" | "timeout" | "error" | "decline", timeout after charging)."""
+        rng = random.Random(f"{self.seed}:{key}:{try_number}:{replayed}")
+        roll, after = rng.random(), rng.random() < 0.5
+        if roll < self.timeout:
+            return "timeout", after
+        if replayed:
+            return "", False  # a stored result is only ever lost on the way back
+        roll -= self.timeout
+        if roll < self.error:
+            return "error", False
+        roll -= self.error
+        if roll < self.decline:
+            return "decline", False
+        return "", False
 
 
 def reason_for(code: str) -> str:
@@ -156,14 +203,29 @@ class SimulatedGateway:
         the gateway's memory survives the caller's crash, as a real provider's does."""
         from .models import SimulatedGatewayCard, SimulatedGatewayCharge
 
+        faults = Faults.configured()
+        fault, after = "", False
         with transaction.atomic():
             row = self._locked_row(SimulatedGatewayCharge, idempotency_key, token, amount,
                                    currency)
             if row.status in ("succeeded", "failed"):
+                if faults is not None:
+                    fault, _after = faults.draw(idempotency_key, row.tries, True)
+                    if fault == "timeout":
+                        raise GatewayTimeout(idempotency_key)
                 return self._result(row, replayed=True)
             card = SimulatedGatewayCard.objects.select_for_update().filter(token=token).first()
             row.tries += 1
+            if faults is not None:
+                fault, after = faults.draw(idempotency_key, row.tries, False)
+                if fault == "timeout" and not after:
+                    raise GatewayTimeout(idempotency_key)  # rolled back: nothing happened
             code = self._outcome(card)
+            if fault == "error":
+                code = "processing_error"
+            elif fault == "decline" and not code:
+                code = random.Random(f"{faults.seed}:{idempotency_key}").choice(
+                    ["card_declined", "insufficient_funds", "generic_decline"])
             if code in TRANSIENT_CODES and card is not None:
                 if card.transient_errors_left is not None:
                     if card.transient_errors_left > 0:
@@ -175,7 +237,17 @@ class SimulatedGateway:
                 "failed" if code else "succeeded")
             row.error_code = code
             row.save(update_fields=["status", "error_code", "tries", "updated_at"])
-            return self._result(row, replayed=False)
+        if fault == "timeout":  # committed: charged (or declined), but the answer is lost
+            raise GatewayTimeout(idempotency_key)
+        return self._result(row, replayed=False)
+
+    def charge_status(self, *, idempotency_key: str) -> ChargeResult | None:
+        """What the gateway did under this key, without charging: the stored result, or
+        None when it never saw the key."""
+        from .models import SimulatedGatewayCharge
+
+        row = SimulatedGatewayCharge.objects.filter(idempotency_key=idempotency_key).first()
+        return None if row is None else self._result(row, replayed=True)
 
     @staticmethod
     def _locked_row(model, key, token, amount, currency):

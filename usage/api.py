@@ -1,7 +1,7 @@
 """The usage endpoints of the JSON API (DESIGN.md section 8), mounted under /api/v1/ by
 config/api.py. `request.auth` is the Organization of the bearer token."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -10,6 +10,7 @@ from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
+from credits.api import Error  # the one error shape of every endpoint
 from credits.services.tenants import Actor, ServiceError
 
 from . import ingest
@@ -21,17 +22,6 @@ router = Router(tags=["usage"])
 
 MAX_RANGE = timedelta(days=90)
 PAGE_SIZE = 1000
-
-
-class Error(Schema):
-    """Every 4xx answer of the API has this shape."""
-
-    detail: str = Field(..., description="What is wrong, in plain words.")
-    code: str = Field(..., description="A stable code: validation_error, bad_request, "
-                                       "unauthorized, not_found, rate_limited, ...")
-    errors: list[dict[str, Any]] | None = Field(
-        None, description="For validation errors: one item per problem, with `loc` (where) "
-                          "and `msg` (why).")
 
 
 class PstnCallsIn(Schema):
@@ -166,6 +156,12 @@ def _row(call, currency: str) -> dict:
     }
 
 
+def _utc(value: datetime) -> datetime:
+    if timezone.is_naive(value):
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
 @router.get("/pstn-calls", response={200: PstnCallsPage, **ERRORS}, by_alias=True,
             summary="PSTN calls that started in a range of at most 90 days, 1000 per page")
 def get_pstn_calls(
@@ -175,11 +171,12 @@ def get_pstn_calls(
     skiptoken: Annotated[str | None, Query(alias="$skiptoken",
                                            description="From `@odata.nextLink`.")] = None,
 ):
-    start, end = fromDateTime, toDateTime
-    if timezone.is_naive(start):
-        start = timezone.make_aware(start, timezone.UTC)
-    if timezone.is_naive(end):
-        end = timezone.make_aware(end, timezone.UTC)
+    try:
+        # In UTC: an offset such as +22:48 is valid ISO 8601 but not for PostgreSQL, and
+        # a year-1 date with an offset does not fit a datetime once moved to UTC.
+        start, end = (_utc(fromDateTime), _utc(toDateTime))
+    except OverflowError:
+        raise HttpError(400, "fromDateTime and toDateTime must be real dates.") from None
     if end <= start:
         raise HttpError(400, "toDateTime must be after fromDateTime.")
     if end - start > MAX_RANGE:

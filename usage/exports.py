@@ -35,9 +35,11 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from credits.events import event_emit
 from credits.models import Organization, Person
+from credits.pausepoints import pause_point
 from credits.services.tenants import Actor, ServiceError, audit_record
 
 from . import masking
@@ -577,9 +579,9 @@ def export_request(*, organization: Organization, requester: Person, fmt: str,
                    filters: ReportFilters, actor: Actor) -> Export:
     """Record an export and start it after commit (a Celery task)."""
     if fmt not in ExportFormat.values:
-        raise ServiceError("Choose Excel or CSV.", field="format")
+        raise ServiceError(_("Choose Excel or CSV."), field="format")
     if requester.organization_id != organization.pk:
-        raise ServiceError("The requester is not in this organization.")
+        raise ServiceError(_("The requester is not in this organization."))
     export = Export.objects.create(organization=organization, requester=requester,
                                    format=fmt, filters=filters.as_dict())
     export.file_name = export_file_name(export, filters)
@@ -642,12 +644,23 @@ def export_run(*, export_id: int) -> Export | None:
         rows = write_export(target, job, export.format, progress=progress)
     except Exception as exc:
         logger.exception("export %s failed", export.pk)
-        Export.objects.filter(pk=export.pk).update(
+        # Unless another run of the same export (a redelivery) finished it meanwhile.
+        Export.objects.filter(pk=export.pk, status=ExportStatus.RUNNING).update(
             status=ExportStatus.FAILED, finished_at=timezone.now(),
             error=f"{type(exc).__name__}: {exc}"[:300])
         return Export.objects.get(pk=export.pk)
+    pause_point("export_after_write")
     with transaction.atomic():
         export = Export.objects.select_for_update().get(pk=export.pk)
+        if export.status != ExportStatus.RUNNING:
+            # Another run of this export finished first: its file is the export's.
+            target.unlink(missing_ok=True)
+            return export
+        # A run killed before this point left its file (or its .part) behind: one export,
+        # one file.
+        for leftover in target.parent.glob(f"{export.pk}-*"):
+            if leftover != target:
+                leftover.unlink(missing_ok=True)
         now = timezone.now()
         export.status = ExportStatus.DONE
         export.progress = 100

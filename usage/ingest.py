@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import zipfile
+import zlib
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
@@ -17,6 +18,9 @@ from typing import NamedTuple
 MAX_ROWS_PER_BATCH = 1000
 MAX_DURATION_S = 7 * 24 * 3600
 FUTURE_TOLERANCE = timedelta(days=1)
+MIN_YEAR, MAX_YEAR = 2000, 2999
+# An export zip is read into memory: refuse one that unpacks to more than this (zip bomb).
+MAX_UNZIPPED_BYTES = 1024 * 1024 * 1024
 
 # domain/pstn-export-columns.csv, in order, and the Graph field each one fills.
 EXPORT_COLUMNS = [
@@ -100,8 +104,17 @@ def parse_datetime(value) -> datetime:
         raise ValueError(f"expected an ISO 8601 date and time, got {value[:40]!r}") from None
     if parsed.tzinfo is None:
         # Microsoft's export writes UTC; a time without offset is read as UTC.
-        return parsed.replace(tzinfo=UTC)
+        parsed = parsed.replace(tzinfo=UTC)
+    # Years 1 and 9999 with an offset fall outside what a datetime holds in UTC, and
+    # nothing near them is a call: refuse them here rather than overflow later.
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        raise ValueError(f"the year must be from {MIN_YEAR} to {MAX_YEAR}")
     return parsed.astimezone(UTC)
+
+
+_MONEY_LIMIT = Decimal("1e10")
+_MONEY_PLACES = Decimal("0.00001")
+_MONEY_ZERO = Decimal("0.00000")
 
 
 def _decimal_or_none(value) -> Decimal | None:
@@ -109,6 +122,8 @@ def _decimal_or_none(value) -> Decimal | None:
         return None
     if isinstance(value, bool):
         raise ValueError("expected a number")
+    if value == 0 and isinstance(value, int | float):
+        return _MONEY_ZERO  # Graph reports 0.0 for most rows: no Decimal to build
     if isinstance(value, int | float):
         number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
     elif isinstance(value, str):
@@ -118,9 +133,9 @@ def _decimal_or_none(value) -> Decimal | None:
             raise ValueError("expected a number") from None
     else:
         raise ValueError("expected a number")
-    if not number.is_finite() or abs(number) >= Decimal("1e10"):
+    if not number.is_finite() or abs(number) >= _MONEY_LIMIT:
         raise ValueError("expected a finite number below 10^10")
-    return number.quantize(Decimal("0.00001"))
+    return number.quantize(_MONEY_PLACES)
 
 
 def _duration(value) -> int:
@@ -130,7 +145,7 @@ def _duration(value) -> int:
         number = value
     elif isinstance(value, float) and value.is_integer():
         number = int(value)
-    elif isinstance(value, str) and value.strip().isdigit():
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         number = int(value.strip())
     else:
         raise ValueError("expected a whole number of seconds")
@@ -151,6 +166,8 @@ def parse_row(row, now: datetime) -> tuple[CallRow | None, dict[str, str]]:
         graph_id = ""
     elif len(graph_id) > 64:
         errors["id"] = "at most 64 characters"
+    elif "\x00" in graph_id:
+        errors["id"] = "contains a NUL character"
     graph_id = graph_id.strip()
     texts = {}
     for name, max_len in _TEXT_FIELDS.items():
@@ -161,6 +178,9 @@ def parse_row(row, now: datetime) -> tuple[CallRow | None, dict[str, str]]:
             errors[name] = "expected a string"
         elif len(value) > max_len:
             errors[name] = f"at most {max_len} characters"
+        elif "\x00" in value:
+            # PostgreSQL text cannot hold NUL: refuse the row, not the whole batch.
+            errors[name] = "contains a NUL character"
         else:
             texts[name] = value.strip()
     start = end = None
@@ -188,13 +208,16 @@ def parse_row(row, now: datetime) -> tuple[CallRow | None, dict[str, str]]:
         call_type = ""
     elif len(call_type) > 32:
         errors["callType"] = "at most 32 characters"
+    elif "\x00" in call_type:
+        errors["callType"] = "contains a NUL character"
     codes = {}
     for name, size in (("usageCountryCode", 2), ("tenantCountryCode", 2), ("currency", 3)):
         value = get(name)
         if value in (None, ""):
             codes[name] = ""
         elif not isinstance(value, str) or len(value.strip()) != size \
-                or not value.strip().isalpha():
+                or not (value.strip().isascii() and value.strip().isalpha()):
+            # ASCII only: "ß".upper() is "SS", which would not fit the column.
             errors[name] = f"expected {size} letters"
         else:
             codes[name] = value.strip().upper()
@@ -230,6 +253,13 @@ def export_row_to_graph(row: dict) -> dict:
 
 
 def rows_from_export_csv(text: str) -> list[dict]:
+    try:
+        return _rows_from_export_csv(text)
+    except csv.Error as exc:  # e.g. a field over the csv module's size limit
+        raise FileError(f"not a readable CSV file: {exc}") from None
+
+
+def _rows_from_export_csv(text: str) -> list[dict]:
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip() for h in (reader.fieldnames or [])]
     if header != EXPORT_HEADER:
@@ -264,10 +294,14 @@ def rows_from_file(name: str, content: bytes) -> list:
                 members = sorted(n for n in archive.namelist() if n.lower().endswith(".csv"))
                 if not members:
                     raise FileError("the zip holds no .csv file")
+                if sum(archive.getinfo(m).file_size for m in members) > MAX_UNZIPPED_BYTES:
+                    raise FileError("the zip unpacks to more than 1 GB; split the export")
                 for member in members:
                     rows.extend(rows_from_export_csv(_text(archive.read(member))))
-        except zipfile.BadZipFile as exc:
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
             raise FileError(f"damaged zip: {exc}") from None
+        except (NotImplementedError, RuntimeError) as exc:  # encrypted, unknown compression
+            raise FileError(f"unsupported zip: {exc}") from None
         return rows
     text = _text(content)
     stripped = text.lstrip()
@@ -276,6 +310,8 @@ def rows_from_file(name: str, content: bytes) -> list:
             data = json.loads(stripped)
         except json.JSONDecodeError as exc:
             raise FileError(f"not valid JSON: {exc}") from None
+        except RecursionError:
+            raise FileError("not valid JSON: nested too deeply") from None
         return rows_from_json(data)
     return rows_from_export_csv(text)
 

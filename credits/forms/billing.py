@@ -13,9 +13,10 @@ from ..models import PaymentMethod
 
 MIN_AMOUNT = 50
 MAX_AMOUNT = 100000
-THOUSANDS = re.compile(r"\d{1,3}(,\d{3})+(\.\d*)?")
-# Plain digits (any script), maybe a sign and a decimal part; no "1e5", "NaN", "Infinity".
-NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)")
+THOUSANDS = re.compile(r"[0-9]{1,3}(,[0-9]{3})+(\.[0-9]*)?")
+# Digits 0-9, maybe a sign and a decimal part; no "1e5", "NaN", "Infinity", and no digits
+# of other scripts ("５０", "١٠٠"): the issue asks money fields to refuse them.
+NUMBER = re.compile(r"[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
 
 
 class AccessibleForm(forms.Form):
@@ -32,10 +33,20 @@ class WholeAmountField(forms.CharField):
         self.widget.attrs.update({"inputmode": "numeric", "autocomplete": "off"})
 
     def clean(self, value):
+        label = self.label
+        if isinstance(value, str) and self.max_length and len(value.strip()) > self.max_length:
+            # A 20-digit number would fail CharField's length check with a message that
+            # does not name the field.
+            raise forms.ValidationError(
+                _("%(field)s must be at most %(max)s.") % {"field": label, "max": "100,000"},
+                code="max")
+        if isinstance(value, str) and "\x00" in value:
+            raise forms.ValidationError(
+                _("%(field)s: enter a whole number, for example 100.") % {"field": label},
+                code="invalid")
         value = super().clean(value)
         if value in (None, ""):
             return None
-        label = self.label
         invalid = forms.ValidationError(
             _("%(field)s: enter a whole number, for example 100.") % {"field": label},
             code="invalid")
@@ -48,6 +59,10 @@ class WholeAmountField(forms.CharField):
                 raise invalid
             text = text.replace(",", "")
         if not NUMBER.fullmatch(text):
+            if any(ch.isdigit() for ch in text) and not text.isascii():
+                raise forms.ValidationError(
+                    _("%(field)s: type the number with the digits 0-9.") % {"field": label},
+                    code="not_ascii")
             raise invalid
         try:
             amount = Decimal(text)

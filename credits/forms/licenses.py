@@ -5,7 +5,8 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from .. import products as P
-from ..roles import ROLE_CHOICES
+from ..roles import ROLE_LABEL_CHOICES
+from . import PlainIntegerField
 
 
 def country_choices(blank=True):
@@ -48,7 +49,7 @@ class PeopleFilterForm(forms.Form):
         self.fields["license"].choices = (
             [("", _("Any license")), ("none", _("Unlicensed"))] + P.PRODUCT_CHOICES
         )
-        self.fields["role"].choices = [("", _("Any role"))] + ROLE_CHOICES
+        self.fields["role"].choices = [("", _("Any role"))] + ROLE_LABEL_CHOICES
 
 
 class PersonLicensesForm(forms.Form):
@@ -99,4 +100,14 @@ class LicenseCsvForm(forms.Form):
 
 
 class SeatsForm(forms.Form):
-    seats = forms.IntegerField(label=_("Purchased seats"), min_value=0, max_value=1_000_000)
+    # 0 is a real choice (stop paying for a product nobody holds); the page shows each
+    # message after the field's name, "Purchased seats: ...".
+    seats = PlainIntegerField(
+        label=_("Purchased seats"), min_value=0, max_value=1_000_000,
+        error_messages={
+            "required": _("enter the number of seats."),
+            "invalid": _("enter a whole number of seats, such as 25, with the digits 0-9."),
+            "min_value": _("enter 0 or more seats."),
+            "max_value": _("enter at most 1,000,000 seats."),
+        },
+    )

@@ -23,15 +23,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from typing import NamedTuple
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from ..events import event_emit
-from ..gateway import ChargeResult, get_gateway, reason_for
+from ..gateway import ChargeResult, GatewayTimeout, get_gateway, reason_for
 from ..models import (
     CreditAccount,
     Invoice,
@@ -44,6 +45,7 @@ from ..models import (
     RechargeStatus,
 )
 from ..models.billing import LOT_KINDS
+from ..pausepoints import pause_point
 from .tenants import Actor, ServiceError, audit_record
 
 logger = logging.getLogger(__name__)
@@ -198,12 +200,7 @@ def credits_charge_usage_batch(
             raise ValueError(f"usage charge {charge.key!r} has a naive occurred_at")
     account = credit_account_lock(organization=organization)
     keys = list(dict.fromkeys(c.key for c in charges))
-    existing: set[str] = set()
-    for i in range(0, len(keys), 2000):
-        existing.update(
-            LedgerEntry.objects.filter(account=account, idempotency_key__in=keys[i:i + 2000])
-            .values_list("idempotency_key", flat=True)
-        )
+    existing = _existing_keys(account, keys)
     before = account.balance
     balance = before
     now = timezone.now()
@@ -221,22 +218,78 @@ def credits_charge_usage_batch(
             continue
         balance -= amount
         total += amount
-        entries.append(
-            LedgerEntry(
-                organization=organization, account=account, kind=LedgerKind.USAGE,
-                amount=-amount, balance_after=balance, idempotency_key=charge.key,
-                description=(charge.description or "")[:200], actor_label="usage",
-                occurred_at=charge.occurred_at, created_at=now,
-            )
-        )
+        entries.append(_UsageEntry(-amount, balance, charge.key,
+                                   (charge.description or "")[:200], charge.occurred_at))
     if entries:
-        LedgerEntry.objects.bulk_create(entries, batch_size=1000)
+        _insert_usage_entries(account, entries, now)
         account.balance = balance
         account.save(update_fields=["balance", "updated_at"])
         _emit_crossings(account=account, before=before, entries=entries)
         _recharge_check_on_commit(account)
     return ChargeBatchResult(charged_keys=charged, duplicate_keys=duplicates, total=total,
                              balance_after=account.balance)
+
+
+class _UsageEntry(NamedTuple):
+    """A usage entry about to be written (no model instance per call on the hot path)."""
+
+    amount: Decimal
+    balance_after: Decimal
+    idempotency_key: str
+    description: str
+    occurred_at: datetime
+
+
+def _existing_keys(account: CreditAccount, keys: list[str]) -> set[str]:
+    if connection.vendor == "postgresql":
+        # One parameter, a constant query text whatever the batch size; the keys travel as
+        # one array literal (psycopg renders a Python list element by element, slowly).
+        literal = "{" + ",".join(
+            '"' + k.replace("\\", "\\\\").replace('"', '\\"') + '"' for k in keys) + "}"
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT idempotency_key FROM {LedgerEntry._meta.db_table} "
+                "WHERE account_id = %s AND idempotency_key = ANY(%s::text[])",
+                [account.pk, literal])
+            return {row[0] for row in cursor.fetchall()}
+    existing: set[str] = set()
+    for i in range(0, len(keys), 2000):
+        existing.update(
+            LedgerEntry.objects.filter(account=account, idempotency_key__in=keys[i:i + 2000])
+            .values_list("idempotency_key", flat=True)
+        )
+    return existing
+
+
+_USAGE_COLUMNS = ("organization_id", "account_id", "kind", "amount", "balance_after",
+                  "idempotency_key", "description", "actor_label", "occurred_at", "created_at")
+
+
+def _insert_usage_entries(account: CreditAccount, entries: list[_UsageEntry], now) -> None:
+    """Append the entries (the caller holds the account lock). PostgreSQL: one COPY, the
+    cheapest bulk insert there is; the table's constraints (unique key per account, sign
+    per kind) still apply to every row. Elsewhere: bulk_create."""
+    org_id, account_id, kind = account.organization_id, account.pk, str(LedgerKind.USAGE)
+    if connection.vendor == "postgresql":
+        sql = (f"COPY {LedgerEntry._meta.db_table} ({', '.join(_USAGE_COLUMNS)}) "
+               "FROM STDIN (FORMAT BINARY)")
+        fields = {f.column: f for f in LedgerEntry._meta.concrete_fields}
+        with connection.cursor() as cursor, cursor.copy(sql) as copy:
+            copy.set_types([fields[c].db_type(connection).split("(")[0]
+                            for c in _USAGE_COLUMNS])
+            for e in entries:
+                copy.write_row((org_id, account_id, kind, e.amount, e.balance_after,
+                                e.idempotency_key, e.description, "usage", e.occurred_at,
+                                now))
+        return
+    LedgerEntry.objects.bulk_create(
+        [LedgerEntry(organization_id=org_id, account_id=account_id, kind=kind,
+                     amount=e.amount, balance_after=e.balance_after,
+                     idempotency_key=e.idempotency_key, description=e.description,
+                     actor_label="usage", occurred_at=e.occurred_at, created_at=now)
+         for e in entries],
+        batch_size=1000,
+    )
 
 
 def _emit_crossings(*, account: CreditAccount, before: Decimal, entries) -> None:
@@ -558,10 +611,16 @@ def recharge_attempt_process(*, attempt_id) -> RechargeAttempt:
     attempt = RechargeAttempt.objects.select_related("payment_method").get(pk=attempt_id)
     if attempt.status != RechargeStatus.PENDING:
         return attempt
-    result = _charge(attempt)
-    if result.is_transient:
+    try:
+        result = _charge(attempt)
+    except GatewayTimeout:
+        # No answer: the card may or may not have been charged. Only a retry under the
+        # same key (or the give-up's lookup) can tell, never a new charge.
+        result = None
+    if result is None or result.is_transient:
         _note_transient(attempt_id=attempt.pk)
         raise TransientGatewayError(attempt.pk)
+    pause_point("recharge_after_gateway")
     return _attempt_finish(attempt_id=attempt.pk, result=result)
 
 
@@ -575,8 +634,19 @@ def _note_transient(*, attempt_id) -> None:
 
 
 def recharge_attempt_give_up(*, attempt_id) -> RechargeAttempt:
-    """After the last transient error: the attempt fails with processing_error."""
+    """After the last transient error or time-out. A time-out leaves the outcome unknown,
+    so the gateway is first asked (without charging) what it did under the attempt's key:
+    a charge it made is credited; otherwise the attempt fails with processing_error. When
+    the gateway cannot answer either, the attempt stays pending for the sweep."""
     attempt = RechargeAttempt.objects.get(pk=attempt_id)
+    try:
+        known = get_gateway().charge_status(idempotency_key=str(attempt.pk))
+    except GatewayTimeout:
+        logger.warning("gateway cannot say what became of attempt %s; left pending",
+                       attempt_id)
+        return attempt
+    if known is not None and not known.is_transient:
+        return _attempt_finish(attempt_id=attempt_id, result=known)
     result = ChargeResult(is_success=False, amount=attempt.amount, currency=attempt.currency,
                           error_code="processing_error", is_transient=True)
     return _attempt_finish(attempt_id=attempt_id, result=result)

@@ -89,10 +89,10 @@ def _broker_status() -> tuple[bool, str]:
 
                 folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_out"]
                 if not os.access(folder, os.W_OK):
-                    return False, f"broker folder not writable: {folder}"
+                    return False, "unavailable (broker folder not writable)"
         return True, "ok"
     except Exception as exc:  # any failure to connect means the broker is down
-        return False, f"{type(exc).__name__}: {exc}"[:200]
+        return False, f"unavailable ({type(exc).__name__})"
 
 
 def _database_status() -> tuple[bool, str]:
@@ -102,7 +102,7 @@ def _database_status() -> tuple[bool, str]:
             cursor.fetchone()
         return True, "ok"
     except Exception as exc:
-        return False, f"{type(exc).__name__}: {exc}"[:200]
+        return False, f"unavailable ({type(exc).__name__})"
 
 
 @public

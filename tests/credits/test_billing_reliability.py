@@ -159,14 +159,18 @@ def real_worker(settings):
 
     from config.celery import app
 
-    settings.CELERY_TASK_ALWAYS_EAGER = False
+    # Read before the settings change: app.conf reads the Django setting through, so
+    # reading it after would "restore" False and leave every later test non-eager.
     was_eager = app.conf.task_always_eager
+    settings.CELERY_TASK_ALWAYS_EAGER = False
     app.conf.task_always_eager = False
     app.control.purge()
-    with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING",
-                      shutdown_timeout=10):
-        yield app
-    app.conf.task_always_eager = was_eager
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING",
+                          shutdown_timeout=10):
+            yield app
+    finally:
+        app.conf.task_always_eager = was_eager
 
 
 @requires_redis

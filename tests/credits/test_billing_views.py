@@ -338,14 +338,15 @@ def test_add_funds_refuses_a_comma_that_is_not_a_thousands_separator(bclient, or
 
 
 @pytest.mark.django_db
-def test_add_funds_reads_thousands_separators_and_wide_digits(bclient, org):
+def test_add_funds_reads_thousands_separators_and_refuses_other_digits(bclient, org):
     card = saved_card(org)
     page = bclient.post(f"{CC}add-funds/", {"amount": "1,000", "payment_method": card.pk}
                         ).content.decode()
     assert "Place order" in page and "$1,000.00" in page
+    # Issue 8: money fields refuse digits other than 0-9 (full-width, Arabic-Indic, ...).
     page = bclient.post(f"{CC}add-funds/", {"amount": "５０", "payment_method": card.pk}
                         ).content.decode()
-    assert "Place order" in page and "$50.00" in page
+    assert "Place order" not in page and "Amount: type the number with the digits 0-9." in page
 
 
 @pytest.mark.django_db
@@ -389,5 +390,5 @@ def test_odd_form_values_never_fail_a_billing_page(bclient, org):
         if bclient.post(url).status_code not in (404, 405):
             failures.append((url, "huge id"))
     assert not failures
-    # Only "５０" is an amount (50, in full-width digits); "1e5" is not a whole number.
-    assert CreditAccount.objects.get(organization=org).balance == Decimal("50.00")
+    # None is an amount: "５０" is refused (digits 0-9 only) and "1e5" is not a whole number.
+    assert not CreditAccount.objects.filter(organization=org, balance__gt=0).exists()

@@ -45,3 +45,11 @@ def test_pages_carry_a_content_security_policy_without_inline_scripts(admin_clie
     response = admin_client.get("/")
     assert "script-src 'self'" in response["Content-Security-Policy"]
     assert "<script>" not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_healthz_does_not_reveal_where_the_broker_is(client, settings):
+    settings.CELERY_BROKER_URL = "redis://:secret-pass@127.0.0.1:1/0"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}
+    body = client.get("/healthz").content.decode()
+    assert "secret-pass" not in body and "127.0.0.1" not in body

@@ -1,5 +1,6 @@
 import pytest
 from django.core.management import call_command
+from django.http import HttpRequest
 
 from credits.models import LicenseAssignment, Person, Subscription
 from credits.people_import import import_csv
@@ -62,7 +63,7 @@ def test_people_with_a_role_and_email_can_reset_their_password(tmp_path, org, ca
     # No password works until a reset sets one (Django's reset form skips users whose
     # password is marked unusable, so the account keeps an empty, never-matching hash).
     assert ann.user is not None and not ann.user.check_password("")
-    assert not client.login(username="ann@contoso.example", password="")
+    assert not client.login(request=HttpRequest(), username="ann@contoso.example", password="")
     assert bob.user is None  # no role: no sign-in
     client.post(reverse("password_reset"), {"email": "ann@contoso.example"})
     assert len(mail.outbox) == 1

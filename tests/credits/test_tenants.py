@@ -1,6 +1,7 @@
 import pytest
 from django.core import mail
 from django.core.management import call_command
+from django.http import HttpRequest
 from django.urls import reverse
 
 from credits.models import AuditEntry, Organization, Person
@@ -42,7 +43,8 @@ def test_password_reset_sends_a_link_that_sets_a_new_password(client, make_perso
     set_url = form_page.redirect_chain[-1][0]
     client.post(set_url, {"new_password1": "Brand-new-pass-42", "new_password2":
                           "Brand-new-pass-42"})
-    assert client.login(username=person.email, password="Brand-new-pass-42")
+    assert client.login(request=HttpRequest(), username=person.email,
+                        password="Brand-new-pass-42")  # django-axes needs the request
 
 
 @pytest.mark.django_db
@@ -148,7 +150,7 @@ def test_seed_demo_is_idempotent_and_ends_with_the_sign_in(client):
     lines = out2.getvalue().strip().splitlines()
     assert lines[-2].startswith("email: ") and lines[-1].startswith("password: ")
     email, password = lines[-2][7:], lines[-1][10:]
-    assert client.login(username=email, password=password)
+    assert client.login(request=HttpRequest(), username=email, password=password)
     assert client.get("/settings/audit/").status_code == 200
     countries = set(Person.objects.values_list("usage_location", flat=True))
     assert {"US", "FR", "GB"} <= countries
