@@ -44,13 +44,18 @@ def _nav_for(person, path):
     return items
 
 
+# The icon of each top-level entry (templates/includes/icon.html), in NAV's order: the
+# collapsed navigation shows only these.
+NAV_ICONS = ["home", "people", "billing", "reports", "bell", "settings"]
+
+
 def _visible_items(person):
     items = []
-    for label, url_name, access, children in NAV:
+    for (label, url_name, access, children), icon in zip(NAV, NAV_ICONS, strict=True):
         if url_name:
             if person_may(person, access):
                 url = reverse(url_name)
-                items.append({"label": label, "url": url, "children": []})
+                items.append({"label": label, "url": url, "children": [], "icon": icon})
             continue
         kids = []
         for child_label, child_url_name, child_access in children:
@@ -58,7 +63,7 @@ def _visible_items(person):
                 url = reverse(child_url_name)
                 kids.append({"label": child_label, "url": url})
         if kids:
-            items.append({"label": label, "url": None, "children": kids})
+            items.append({"label": label, "url": None, "children": kids, "icon": icon})
     return items
 
 
@@ -70,5 +75,7 @@ def admin_center(request):
         "nav": _nav_for(person, request.path),
         "person": person,
         "organization": person.organization,
+        # The top bar's people search leads to Active users: only for who may open it.
+        "may_search_users": person_may(person, frozenset({"view_people"})),
         "unread_count": 0,
     }

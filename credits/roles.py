@@ -7,6 +7,7 @@ everywhere, so it holds every `view_*` permission and no `manage_*` one.
 from dataclasses import dataclass
 
 from django.utils.text import slugify
+from django.utils.translation import gettext_lazy as _
 
 MANAGE_PERMISSIONS = frozenset(
     {
@@ -54,6 +55,11 @@ class Role:
     def code(self) -> str:
         return slugify(self.name).replace("-", "_")
 
+    @property
+    def label(self):
+        """The name in the reader's language (the English name is the stable identity)."""
+        return ROLE_LABELS.get(self.name, self.name)
+
 
 def _role(name, credit_alerts, pool_alerts, permissions):
     if permissions == "all":
@@ -96,7 +102,36 @@ ROLES = [
     _role("Global Reader", "no", "no", "read_only"),
 ]
 ROLES_BY_CODE = {role.code: role for role in ROLES}
+# Model choices keep the English names (they are part of the migration state); forms and
+# pages use ROLE_LABEL_CHOICES, translated.
 ROLE_CHOICES = [(role.code, role.name) for role in ROLES]
+
+ROLE_LABELS = {
+    "Global Administrator": _("Global Administrator"),
+    "Company Administrator": _("Company Administrator"),
+    "Billing Administrator": _("Billing Administrator"),
+    "License Administrator": _("License Administrator"),
+    "User Administrator": _("User Administrator"),
+    "User Account Administrator": _("User Account Administrator"),
+    "Teams Administrator": _("Teams Administrator"),
+    "Teams Communications Administrator": _("Teams Communications Administrator"),
+    "Teams Communications Support Engineer": _("Teams Communications Support Engineer"),
+    "Teams Communications Support Specialist": _("Teams Communications Support Specialist"),
+    "Helpdesk Administrator": _("Helpdesk Administrator"),
+    "Service Support Administrator": _("Service Support Administrator"),
+    "Skype for Business Administrator": _("Skype for Business Administrator"),
+    "Lync Service Administrator": _("Lync Service Administrator"),
+    "Application Administrator": _("Application Administrator"),
+    "Authentication Administrator": _("Authentication Administrator"),
+    "Privileged Authentication Administrator": _("Privileged Authentication Administrator"),
+    "Device Administrator": _("Device Administrator"),
+    "Cloud Device Administrator": _("Cloud Device Administrator"),
+    "Azure AD Joined Device Local Administrator": _(
+        "Azure AD Joined Device Local Administrator"
+    ),
+    "Global Reader": _("Global Reader"),
+}
+ROLE_LABEL_CHOICES = [(role.code, role.label) for role in ROLES]
 
 
 def role_by_name_or_code(value: str) -> Role | None:

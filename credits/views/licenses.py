@@ -74,7 +74,8 @@ def users(request):
         {
             "person": p,
             "licenses": [P.PRODUCTS[s] for s in skus.get(p.pk, [])],
-            "roles": [ROLES_BY_CODE[r.role].name for r in p.roles.all() if r.role in ROLES_BY_CODE],
+            "roles": [ROLES_BY_CODE[r.role].label for r in p.roles.all()
+                      if r.role in ROLES_BY_CODE],
             "country": country_name(p.usage_location),
         }
         for p in page.object_list
