@@ -12,6 +12,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import phonenumbers
 from django.utils import timezone
 
 from credits.services.tenants import Actor
@@ -108,6 +109,23 @@ def _duration(rng):
     return max(3, min(7200, int(rng.lognormvariate(4.9, 0.9))))
 
 
+_NANP_DOMESTIC = {"US", "CA", "PR"}
+
+
+def _context(kind: str, country: str, callee: str) -> str | None:
+    """What Microsoft's export says for outbound calls: relative to the user's location
+    (US <-> Canada counts as domestic); inbound calls carry none."""
+    if kind.endswith("_in"):
+        return None
+    try:
+        region = phonenumbers.region_code_for_number(phonenumbers.parse(callee))
+    except phonenumbers.NumberParseException:
+        return None
+    if region == country or {region, country} <= _NANP_DOMESTIC:
+        return "Domestic"
+    return "International"
+
+
 def _row(*, rng, day, n, kind, person, country, callee, caller, destination, when):
     duration = _duration(rng) if kind != "conf_out" else rng.choice([300, 600, 1200, 2400])
     start = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + when
@@ -128,7 +146,7 @@ def _row(*, rng, day, n, kind, person, country, callee, caller, destination, whe
         "usageCountryCode": country,
         "tenantCountryCode": "US",
         "connectionCharge": 0.0,
-        "destinationContext": None,
+        "destinationContext": _context(kind, country, callee),
         "destinationName": destination,
         "conferenceId": f"{rng.randint(100000000, 999999999)}" if kind == "conf_out" else None,
         "licenseCapability": "",

@@ -4,17 +4,28 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from credits.access import permission
 from credits.services.tenants import Actor, ServiceError
 
-from . import decks, ingest, rating
+from . import decks, ingest
 from .forms import ApiTokenForm, PstnImportForm, RateDeckUploadForm
 from .models import ApiToken, Direction, NumberType, RateDeck
 from .selectors import api_tokens as api_tokens_of
 from .selectors import rates_all, rates_search, unrated_calls
 from .services import api_token_create, api_token_revoke, calls_ingest_all, rate_deck_load
+
+# The words for usage.rating.UNRATED_REASONS (the engine stays free of Django).
+UNRATED_LABELS = {
+    "unknown_call_type": gettext_lazy("the call type is not one this system knows"),
+    "masked_number": gettext_lazy("the priced number is masked"),
+    "missing_number": gettext_lazy("the priced number is empty"),
+    "not_a_number": gettext_lazy("the priced number is not a phone number"),
+    "no_rate": gettext_lazy("no rate in the deck matches the number"),
+    "no_toll_free_rate": gettext_lazy("the called toll-free number has no inbound toll-free rate"),
+}
 
 # --- rates --------------------------------------------------------------------------------
 
@@ -152,11 +163,13 @@ def pstn_import(request):
         if form.errors:
             status = 400
     unrated = unrated_calls(organization=org)
+    shown = list(unrated[:50])
+    for call in shown:
+        call.reason_label = UNRATED_LABELS.get(call.unrated_reason, call.unrated_reason)
     return render(request, "usage/pstn_import.html", {
         "form": form,
         "result": result,
         "rejected": (result.rejected[:200] if result else []),
-        "unrated": unrated[:50],
+        "unrated": shown,
         "unrated_count": unrated.count(),
-        "reasons": rating.UNRATED_REASONS,
     }, status=status)

@@ -37,3 +37,12 @@ def test_seed_demo_fills_90_days_of_rated_calls_once():
     account = CreditAccount.objects.get(organization=org)
     ledger = LedgerEntry.objects.filter(organization=org).aggregate(s=Sum("amount"))["s"]
     assert account.balance == ledger.quantize(Decimal("0.01"))  # SQLite sums as floats
+
+
+def test_demo_outbound_calls_say_domestic_or_international():
+    from usage.demo import _context
+
+    assert _context("user_out", "US", "+12125550100") == "Domestic"
+    assert _context("user_out", "US", "+14165550100") == "Domestic"  # US <-> Canada
+    assert _context("user_out", "FR", "+12125550100") == "International"
+    assert _context("user_in", "US", "+12125550100") is None

@@ -89,7 +89,7 @@ def test_billing_admin_imports_a_graph_file_and_sees_rejections(client_for, make
     assert page.status_code == 200
     assert b"Imported 1, duplicates 0, rejected 1." not in page.content  # u3 is stored unrated
     assert page.context["result"].accepted == 2
-    assert b"duration" in page.content and b"masked_number" in page.content
+    assert b"duration" in page.content and b"the priced number is masked" in page.content
     assert CallRecord.objects.filter(organization=org).count() == 2
 
 
@@ -102,3 +102,14 @@ def test_unreadable_upload_is_an_error_on_the_file_field(client_for, make_person
     admin = client_for(make_person("billing_administrator"))
     page = upload(admin, reverse("reports_pstn_import"), b"\xff\xfe garbage", name="x.csv")
     assert page.status_code == 400 and page.context["form"].errors["file"]
+
+
+def test_every_unrated_reason_has_words_in_english_and_french():
+    from django.utils import translation
+
+    from usage.rating import UNRATED_REASONS
+    from usage.views import UNRATED_LABELS
+
+    assert set(UNRATED_LABELS) == set(UNRATED_REASONS)
+    with translation.override("fr"):
+        assert all(str(v) != UNRATED_REASONS[k] for k, v in UNRATED_LABELS.items())
