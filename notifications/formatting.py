@@ -7,7 +7,9 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
 from babel.dates import format_date, format_datetime
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_decimal
+
+from credits.templatetags.money import format_money
 
 # The locale whose conventions a language's readers expect.
 LOCALES = {"en": "en_US", "fr": "fr_FR"}
@@ -30,11 +32,7 @@ def money(value, currency: str, language: str | None) -> str:
     amount = to_decimal(value)
     if amount is None:
         return ""
-    try:
-        # The money filter of the billing pages, so e-mails and pages agree.
-        from credits.templatetags.money import format_money
-    except ImportError:
-        return format_currency(amount, currency or "USD", locale=locale_for(language))
+    # The money filter of the billing pages, so e-mails and pages agree.
     return format_money(amount, currency or "USD", locale_for(language))
 
 

@@ -2,11 +2,10 @@
 
 from datetime import timedelta
 
-from django.core.exceptions import FieldError
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from credits.models import Organization, Person
+from credits.models import CreditAccount, Organization, Person
 
 from . import catalog
 from .models import Delivery, DeliveryStatus, EventRouting, Notification, NotificationRead
@@ -124,17 +123,9 @@ def latest_for(*, person: Person, limit: int = 3) -> list[Notification]:
 
 
 def low_balance_threshold(*, organization: Organization):
-    """The balance_low level on the credit account (None: off), or None when the billing
-    capability has no account model yet."""
-    try:
-        from credits.models import CreditAccount
-    except ImportError:
-        return None
-    try:
-        return (
-            CreditAccount.objects.filter(organization=organization)
-            .values_list("low_balance_threshold", flat=True)
-            .first()
-        )
-    except FieldError:  # the field is not there yet (billing still landing)
-        return None
+    """The balance_low level on the credit account (None: off, or no account yet)."""
+    return (
+        CreditAccount.objects.filter(organization=organization)
+        .values_list("low_balance_threshold", flat=True)
+        .first()
+    )

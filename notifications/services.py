@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from credits.models import DomainEvent, Organization, Person
 from credits.roles import ROLES_BY_CODE
+from credits.services.billing import credit_account_set_low_balance_threshold
 from credits.services.tenants import Actor, ServiceError, audit_record
 
 from . import catalog, emails
@@ -313,12 +314,6 @@ def low_balance_threshold_set(
     *, organization: Organization, threshold: Decimal | None, actor: Actor
 ) -> None:
     """The balance_low level lives on the credit account; billing owns the write."""
-    try:
-        from credits.services.billing import credit_account_set_low_balance_threshold
-    except ImportError as exc:
-        raise ServiceError(
-            _("The low balance warning is not available yet."), field="threshold"
-        ) from exc
     credit_account_set_low_balance_threshold(
         organization=organization, threshold=threshold, actor=actor
     )

@@ -4,7 +4,6 @@ from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -24,20 +23,6 @@ def home_cards(request):
     from ..home import cards_for
 
     return cards_for(request)
-
-
-def placeholder(title, description, *perms):
-    """An honest page for a capability that is not built yet (signed-in people when no
-    permission is named)."""
-
-    def view(request):
-        return render(
-            request,
-            "credits/not_available.html",
-            {"title": title, "description": description},
-        )
-
-    return permission(*perms)(view) if perms else signed_in(view)
 
 
 @permission("view_settings")
@@ -118,11 +103,3 @@ def healthz(request):
         "broker": {"ok": broker_ok, "detail": broker_detail},
     }
     return JsonResponse(body, status=200 if not down else 503)
-
-
-# Sections whose capability has not landed yet. Each app replaces its entries as it does.
-not_available_billing = placeholder(
-    _("Communications Credits"),
-    _("Funding, auto-recharge, payment methods and transactions are not available yet."),
-    "view_billing",
-)
