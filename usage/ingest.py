@@ -63,6 +63,7 @@ _TEXT_FIELDS = {
     "operator": 64,
     "callDurationSource": 16,
 }
+_TEXT_ITEMS = tuple(_TEXT_FIELDS.items())
 
 
 class CallRow(NamedTuple):
@@ -170,10 +171,12 @@ def parse_row(row, now: datetime) -> tuple[CallRow | None, dict[str, str]]:
         errors["id"] = "contains a NUL character"
     graph_id = graph_id.strip()
     texts = {}
-    for name, max_len in _TEXT_FIELDS.items():
+    for name, max_len in _TEXT_ITEMS:
         value = get(name)
         if value is None:
             texts[name] = ""
+        elif value.__class__ is str and len(value) <= max_len and "\x00" not in value:
+            texts[name] = value.strip()  # the common case first: one test per field
         elif not isinstance(value, str):
             errors[name] = "expected a string"
         elif len(value) > max_len:
@@ -213,8 +216,11 @@ def parse_row(row, now: datetime) -> tuple[CallRow | None, dict[str, str]]:
     codes = {}
     for name, size in (("usageCountryCode", 2), ("tenantCountryCode", 2), ("currency", 3)):
         value = get(name)
-        if value in (None, ""):
+        if value is None or value == "":
             codes[name] = ""
+        elif value.__class__ is str and len(value) == size and value.isascii() \
+                and value.isalpha():
+            codes[name] = value.upper()
         elif not isinstance(value, str) or len(value.strip()) != size \
                 or not (value.strip().isascii() and value.strip().isalpha()):
             # ASCII only: "ß".upper() is "SS", which would not fit the column.
