@@ -9,6 +9,7 @@ whatever the source. Its charge to credits is a ledger entry keyed `call:<graph 
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from credits.models import Organization, Person
 
@@ -120,7 +121,8 @@ class ApiToken(models.Model):
 class CallSource(models.TextChoices):
     API = "api", _("API")
     IMPORT = "import", _("Import command")
-    UPLOAD = "upload", _("Upload")
+    # A noun here (where a call came from); the upload button's "Upload" is a verb.
+    UPLOAD = "upload", pgettext_lazy("call source", "Upload")
     DEMO = "demo", _("Demo data")
 
 
