@@ -147,11 +147,11 @@ def test_recharge_failed_is_in_french_for_a_french_reader(org, people, emit):
     emit(org, "recharge_failed")
     message = _mail_to(people["billing"])
     assert message.subject == (
-        "[Contoso] Action requise : le rechargement de vos crédits de communication a échoué"
+        "[Contoso] Action requise : la recharge de vos crédits de communication a échoué"
     )
     assert "Bonjour Alex Billing," in message.body
     assert (
-        "Un rechargement de 100,00\xa0$US avec Visa •••• 0069 a été refusé : la carte a expiré."
+        "Une recharge de 100,00\xa0$US avec Visa •••• 0069 a été refusée : la carte a expiré."
         in message.body
     )
     assert "La prochaine tentative aura lieu le 3 mai 2026, 11:00:00 UTC." in message.body

@@ -128,7 +128,7 @@ def test_a_real_smtp_server_receives_the_email_as_text_and_html(org, alex, emit,
     assert rcpt == [alex.email]
     # The encoded, folded header decodes with the fold's leading space.
     assert message["Subject"].strip() == (
-        "[Contoso] Action requise : le rechargement de vos crédits de communication a échoué"
+        "[Contoso] Action requise : la recharge de vos crédits de communication a échoué"
     )
     assert message["Message-ID"] == f"<cc-{event.pk}-{alex.pk}@127.0.0.1>"
     assert message.get_content_type() == "multipart/alternative"
