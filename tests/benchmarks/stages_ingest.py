@@ -10,7 +10,6 @@ wrappers cost a little; compare stages within one run, not against `make bench`.
 
 import functools
 import json
-import os
 import random
 import sys
 import time
@@ -79,18 +78,7 @@ def main(batches: int) -> None:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
-    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings_test")
-    import django
+    from tests.benchmarks.run import throwaway_database
 
-    django.setup()
-    from django.db import connection
-    from django.test.utils import setup_test_environment
-
-    setup_test_environment()
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    try:
+    with throwaway_database():
         main(int(sys.argv[1]) if len(sys.argv) > 1 else 20)
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
