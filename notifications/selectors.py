@@ -72,7 +72,9 @@ def notifications_for(
     if unread_only:
         qs = qs.filter(is_read=False, occurred_at__gte=person.created_at)
     if failed_only:
-        qs = qs.filter(deliveries__status=DeliveryStatus.FAILED).distinct()
+        # On the annotation (a HAVING): a second join on deliveries would multiply the
+        # counts by the number of failed deliveries.
+        qs = qs.filter(failed_count__gt=0)
     return qs
 
 

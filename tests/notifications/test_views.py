@@ -242,3 +242,16 @@ def test_a_negative_low_balance_level_is_refused_on_its_field(client_for, billin
     page = response.content.decode()
     assert 'aria-invalid="true"' in page
     assert "Warning level:" in page
+
+
+def test_the_failed_filter_keeps_each_notifications_delivery_counts(
+    client_for, org, admin_person, billing_admin, emit
+):
+    emit(org, "balance_zero")
+    deliveries = Delivery.objects.filter(notification__name="balance_zero")
+    assert deliveries.count() >= 2
+    Delivery.objects.filter(person__in=[admin_person, billing_admin]).update(
+        status=DeliveryStatus.FAILED, sent_at=None)
+    rows = client_for(admin_person).get("/notifications/?delivery=failed").context["rows"]
+    assert len(rows) == 1
+    assert (rows[0]["n"].failed_count, rows[0]["n"].delivery_count) == (2, deliveries.count())
