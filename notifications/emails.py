@@ -19,6 +19,37 @@ from . import catalog, formatting
 
 LANGUAGES = {"en", "fr"}
 
+# Why a payment was refused, as a clause that fits "... was declined: <clause>." in each
+# language; every reason code of credits.gateway.REASONS has one. The e-mails and the
+# message center's summaries both say it this way.
+_REASONS = {
+    "en": {
+        "card_declined": "the card was declined by its bank",
+        "generic_decline": "the card was declined by its bank",
+        "insufficient_funds": "the card has insufficient funds",
+        "expired_card": "the card has expired",
+        "incorrect_cvc": "the card's security code is incorrect",
+        "incorrect_number": "the card number is incorrect",
+        "processing_error": "the payment could not be processed",
+        "": "the payment was declined",
+    },
+    "fr": {
+        "card_declined": "la carte a été refusée par sa banque",
+        "generic_decline": "la carte a été refusée par sa banque",
+        "insufficient_funds": "le solde de la carte est insuffisant",
+        "expired_card": "la carte a expiré",
+        "incorrect_cvc": "le code de sécurité de la carte est incorrect",
+        "incorrect_number": "le numéro de la carte est incorrect",
+        "processing_error": "le paiement n'a pas pu être traité",
+        "": "le paiement a été refusé",
+    },
+}
+
+
+def reason_clause(code: str, language: str) -> str:
+    reasons = _REASONS.get(language, _REASONS["en"])
+    return reasons.get(code or "", reasons[""])
+
 
 def language_of(person) -> str:
     language = (getattr(person, "preferred_language", "") or "en")[:2]
@@ -50,18 +81,15 @@ def email_context(*, notification, language: str, recipient_name: str) -> dict:
         "language": language,
         "org_name": notification.organization.name,
         "recipient_name": recipient_name,
-        "site_url": settings.SITE_URL.rstrip("/"),
         "link": absolute_url(path),
         "settings_link": absolute_url("/settings/notifications/"),
-        "event": notification.name,
-        "currency": currency,
         "amount": formatting.money(p.get("amount"), currency, language),
         "balance": formatting.money(p.get("balance"), currency, language),
         "threshold": formatting.money(p.get("threshold"), currency, language),
         "card": p.get("card") or "",
         "kind": p.get("kind") or "",
         "reason_code": p.get("reason_code") or "",
-        "reason": p.get("reason") or "",
+        "reason": reason_clause(p.get("reason_code") or "", language),
         "declines_in_a_row": _int(p.get("declines_in_a_row")),
         "auto_recharge_disabled": _flag(p.get("auto_recharge_disabled")),
         "next_attempt_at": formatting.date_time(p.get("next_attempt_at"), language),

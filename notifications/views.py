@@ -2,7 +2,6 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -13,7 +12,7 @@ from credits.services.tenants import Actor, ServiceError
 
 from . import catalog, selectors, services, summaries
 from .forms import LowBalanceForm, RoutingForm
-from .models import Delivery, DeliveryStatus, Notification
+from .models import Delivery, Notification
 
 PAGE_SIZE = 25
 
@@ -192,6 +191,4 @@ def notification_settings(request):
         "low_form": low_form,
         "threshold_now": threshold_now,
         "currency": organization.currency,
-        "message_center_url": reverse("notifications"),
-        "failed_status": DeliveryStatus.FAILED,
     })

@@ -765,8 +765,8 @@ def _attempt_failed(*, account, attempt, code: str, now) -> None:
                      changes={"declines_in_a_row": account.declines_in_a_row})
         event_emit(
             organization=org, name="auto_recharge_disabled",
-            payload={"reason": str(reason), "declines_in_a_row": account.declines_in_a_row,
-                     "fix_path": FIX_PATH},
+            payload={"reason": str(reason), "reason_code": attempt.reason_code,
+                     "declines_in_a_row": account.declines_in_a_row, "fix_path": FIX_PATH},
             dedupe_key=f"auto_recharge_disabled:{attempt.pk}",
         )
 

@@ -2,7 +2,9 @@
 
 import pytest
 from django.core import mail
+from django.utils import translation
 
+from notifications import summaries
 from notifications.models import Delivery, DeliveryStatus, Notification
 from notifications.services import event_routing_set
 from tests.factories import PersonFactory
@@ -157,6 +159,25 @@ def test_recharge_failed_is_in_french_for_a_french_reader(org, people, emit):
     assert "La prochaine tentative aura lieu le 3 mai 2026, 11:00:00 UTC." in message.body
     assert 'lang="fr"' in _html(message)
     assert "Mettre à jour le moyen de paiement" in _html(message)
+
+
+def test_a_decline_reason_reads_in_the_readers_language_in_mail_and_message_center(
+    org, people, emit
+):
+    # The payload keeps billing's English sentence; readers get the reason in their words.
+    emit(org, "recharge_failed", reason_code="generic_decline",
+         reason="The bank declined the card.")
+    body = _mail_to(people["billing"]).body  # a French reader
+    assert "a été refusée : la carte a été refusée par sa banque. Aucun montant" in body
+    notification = Notification.objects.get(organization=org, name="recharge_failed")
+    with translation.override("fr"):
+        assert summaries.summary(notification, "fr") == (
+            "Une recharge de 100,00\xa0$US avec Visa •••• 0069 a été refusée : la carte a "
+            "été refusée par sa banque.")
+    with translation.override("en"):
+        assert summaries.summary(notification, "en") == (
+            "A recharge of $100.00 with Visa •••• 0069 was declined: the card was declined "
+            "by its bank.")
 
 
 def test_recharge_failed_that_switched_auto_recharge_off_says_so(org, people, emit):
