@@ -11,7 +11,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from credits.models import Organization
-from credits.selectors.licenses import pool_status
+from credits.selectors.licenses import pool_minutes_left
+from credits.services.licenses import pool_key_for
 
 from . import rating
 from .selectors import authorize_facts
@@ -91,11 +92,8 @@ def call_authorize(*, organization: Organization, upn: str, callee: str, call_ty
     if a.charged_to == rating.FREE:
         return Decision(True, None, rating.FREE, None)
     if a.pool_kind is not None:
-        month = now.date().replace(day=1)
-        left = 0
-        for pool in pool_status(organization=organization, month=month):
-            if pool["kind"] == a.pool_kind and pool["country"] == a.pool_country:
-                left = pool["available"]
+        key = pool_key_for(kind=a.pool_kind, country=a.pool_country, at=now)
+        left = pool_minutes_left(organization=organization, key=key, at=now)
         if left > 0:
             # The pool pays first; when it runs dry mid-call, credits pay the rest if they can.
             refusal, seconds = _credit_seconds(facts.balance, a, skus)

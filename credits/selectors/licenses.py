@@ -185,6 +185,7 @@ def pool_status(*, organization, month: date) -> list[dict]:
     at = min(now, end - timezone.timedelta(microseconds=1))
     # Pools that exist: any with licenses at `at`, plus any with a row for the month.
     keys = set()
+    plan_skus = defaultdict(set)
     active = LicenseAssignment.objects.filter(
         Q(removed_at__isnull=True) | Q(removed_at__gt=at),
         organization=organization,
@@ -193,18 +194,15 @@ def pool_status(*, organization, month: date) -> list[dict]:
     for sku, country in active.values_list("sku", "usage_location").distinct():
         for kind, skus in P.POOL_SKUS.items():
             if sku in skus:
-                keys.add(PoolKey(kind, "" if kind == P.CONFERENCE else country, month))
+                pool_country = "" if kind == P.CONFERENCE else country
+                keys.add(PoolKey(kind, pool_country, month))
+                plan_skus[(kind, pool_country)].add(sku)
     rows_by_key = {
         PoolKey(p.kind, p.country, p.month): p
         for p in MinutePool.objects.filter(organization=organization, month=month)
     }
     keys |= set(rows_by_key)
     capacity = PoolCapacity(organization, keys) if keys else None
-    plan_skus = defaultdict(set)
-    for sku, country in active.values_list("sku", "usage_location").distinct():
-        for kind, skus in P.POOL_SKUS.items():
-            if sku in skus:
-                plan_skus[(kind, "" if kind == P.CONFERENCE else country)].add(sku)
     out = []
     for key in sorted(keys, key=lambda k: (P.POOL_KINDS.index(k.kind), k.country)):
         pool = rows_by_key.get(key)
@@ -225,3 +223,12 @@ def pool_status(*, organization, month: date) -> list[dict]:
             }
         )
     return out
+
+
+def pool_minutes_left(*, organization, key: PoolKey, at: datetime) -> int:
+    """Minutes the pool `key` can still give at `at` (its size from the licenses held then,
+    less what it gave): two small reads, for call authorization's hot path."""
+    used = MinutePool.objects.filter(
+        organization=organization, kind=key.kind, country=key.country, month=key.month
+    ).values_list("used_minutes", flat=True).first() or 0
+    return max(0, PoolCapacity(organization, {key}).at(key, at) - used)

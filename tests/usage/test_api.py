@@ -164,6 +164,20 @@ def test_authorize_pool_call_allowed_with_pool_minutes(api, dom):
         True, "plan_pool", 3000 * 60)
 
 
+def test_authorize_pool_call_counts_the_minutes_the_pool_already_gave(api, org, dom):
+    from django.utils import timezone
+
+    from credits.services.licenses import pool_key_for, pools_take_minutes
+
+    now = timezone.now()
+    key = pool_key_for(kind="domestic", country=dom.usage_location, at=now)
+    assert pools_take_minutes(organization=org, requests=[(key, 10, now)]) == [10]
+    body = {"userPrincipalName": dom.upn, "calleeNumber": "+12125550100", "callType": "user_out"}
+    out = api.post("/calls/authorize", body).json()
+    assert (out["allowed"], out["chargedTo"], out["maxDurationSeconds"]) == (
+        True, "plan_pool", 2990 * 60)
+
+
 @pytest.mark.parametrize(("body", "reason"), [
     ({"userPrincipalName": "nobody@x.example", "calleeNumber": "+33123456789",
       "callType": "user_out"}, "unknown_user"),
