@@ -19,11 +19,11 @@ from django.db.models import Count, Max, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from credits.db import pg_text_array
 from credits.models import Organization
 
 from .models import CallRecord
 from .models_reports import UsageDestinationRollup, UsagePersonDay, UsageRollup
-from .selectors import pg_text_array
 
 _ZERO = Decimal("0.00")
 _CONTEXTS = {"domestic": "domestic", "international": "international"}

@@ -18,14 +18,6 @@ from . import rating
 from .models import ApiToken, CallRecord, Rate, RateDeck
 
 
-def pg_text_array(values) -> str:
-    """A PostgreSQL text[] literal of `values` (bind it with `%s::text[]`). psycopg turns a
-    Python list into an array element by element, in Python: for the 1000 ids of an
-    ingestion batch that cost more than the lookup itself."""
-    return "{" + ",".join(
-        '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
-
-
 def token_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 

@@ -21,13 +21,14 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from credits.db import pg_text_array
 from credits.models import Organization, Person
 from credits.selectors.licenses import licenses_at
 from credits.services.billing import (
@@ -41,7 +42,7 @@ from credits.services.tenants import Actor, ServiceError, audit_record
 from . import ingest, rating
 from .models import ApiToken, CallRecord, CallSource, Rate, RateDeck
 from .rollups import rollups_add_calls, rollups_add_stored
-from .selectors import pg_text_array, rate_deck_for, token_hash
+from .selectors import rate_deck_for, token_hash
 
 # --- rate deck ----------------------------------------------------------------------------
 
@@ -388,6 +389,3 @@ def _masked(number: str) -> str:
     # Ledger descriptions are read by billing staff: the end of the number is not needed.
     return (number[:-4] + "…") if len(number) > 6 else number
 
-
-def day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)

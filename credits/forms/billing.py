@@ -10,13 +10,11 @@ from django.utils.translation import gettext_lazy as _
 
 from ..gateway import card_expired, luhn_ok
 from ..models import PaymentMethod
+from . import PLAIN_DECIMAL
 
 MIN_AMOUNT = 50
 MAX_AMOUNT = 100000
 THOUSANDS = re.compile(r"[0-9]{1,3}(,[0-9]{3})+(\.[0-9]*)?")
-# Digits 0-9, maybe a sign and a decimal part; no "1e5", "NaN", "Infinity", and no digits
-# of other scripts ("５０", "١٠٠"): the issue asks money fields to refuse them.
-NUMBER = re.compile(r"[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
 
 
 class AccessibleForm(forms.Form):
@@ -58,7 +56,7 @@ class WholeAmountField(forms.CharField):
             if not THOUSANDS.fullmatch(text):
                 raise invalid
             text = text.replace(",", "")
-        if not NUMBER.fullmatch(text):
+        if not PLAIN_DECIMAL.fullmatch(text):
             if any(ch.isdigit() for ch in text) and not text.isascii():
                 raise forms.ValidationError(
                     _("%(field)s: type the number with the digits 0-9.") % {"field": label},

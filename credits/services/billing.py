@@ -31,6 +31,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from ..db import pg_text_array
 from ..events import event_emit
 from ..gateway import ChargeResult, GatewayTimeout, get_gateway, reason_for
 from ..models import (
@@ -147,6 +148,9 @@ def credit_account_lock(*, organization: Organization) -> CreditAccount:
         raise RuntimeError("credit_account_lock() must run inside transaction.atomic()")
     account = CreditAccount.objects.select_for_update().filter(organization=organization).first()
     if account is not None:
+        # The caller's organization, not a query per use of account.organization (usage
+        # batches read it for their events).
+        account.organization = organization
         return account
     try:
         with transaction.atomic():
@@ -243,9 +247,8 @@ class _UsageEntry(NamedTuple):
 def _existing_keys(account: CreditAccount, keys: list[str]) -> set[str]:
     if connection.vendor == "postgresql":
         # One parameter, a constant query text whatever the batch size; the keys travel as
-        # one array literal (psycopg renders a Python list element by element, slowly).
-        literal = "{" + ",".join(
-            '"' + k.replace("\\", "\\\\").replace('"', '\\"') + '"' for k in keys) + "}"
+        # one array literal.
+        literal = pg_text_array(keys)
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT idempotency_key FROM {LedgerEntry._meta.db_table} "
