@@ -6,8 +6,6 @@ ours that declares nothing is refused (fail closed), and a test walks every rout
 make sure none is left undeclared.
 """
 
-from functools import wraps
-
 PUBLIC = "public"
 SIGNED_IN = "signed_in"
 
@@ -55,14 +53,3 @@ def person_may(person, access) -> bool:
     if access == SIGNED_IN:
         return True
     return bool(person.permissions & access)
-
-
-def wraps_access(view):
-    """Keeps the declaration when a view is wrapped by another decorator."""
-
-    def decorator(wrapper):
-        wrapped = wraps(view)(wrapper)
-        wrapped.access = access_of(view)
-        return wrapped
-
-    return decorator

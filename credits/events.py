@@ -18,18 +18,6 @@ from .models import DomainEvent, Organization
 
 logger = logging.getLogger(__name__)
 
-EVENT_NAMES = (
-    "recharge_succeeded",
-    "recharge_failed",
-    "balance_zero",
-    "balance_low",
-    "pool_80",
-    "pool_100",
-    "funds_expiring",
-    "export_ready",
-    "auto_recharge_disabled",
-)
-
 # Handlers are registered once at start-up (AppConfig.ready); this is configuration, not
 # per-process state, so every web and worker process has the same registry.
 _handlers: dict[str, list[Callable[[DomainEvent], None]]] = defaultdict(list)

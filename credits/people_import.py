@@ -38,11 +38,8 @@ from .services.tenants import (
 MAX_ROWS = 20_000
 MAX_BYTES = 5 * 1024 * 1024
 
-PEOPLE_COLUMNS = ("userprincipalname", "displayname", "email", "usagelocation",
-                  "preferredlanguage", "roles", "licenses")
 UPN_NAMES = {"userprincipalname", "upn", "user", "username"}
 SKU_NAMES = {"sku", "product", "license", "productsku"}
-ACTION_NAMES = {"action"}
 ASSIGN_WORDS = {"assign", "add", "+"}
 REMOVE_WORDS = {"remove", "unassign", "delete", "-"}
 

@@ -63,7 +63,6 @@ _TEXT_FIELDS = {
     "operator": 64,
     "callDurationSource": 16,
 }
-_TEXT_ITEMS = tuple(_TEXT_FIELDS.items())
 
 
 class CallRow(NamedTuple):
@@ -171,7 +170,7 @@ def parse_row(row, now: datetime) -> tuple[CallRow | None, dict[str, str]]:
         errors["id"] = "contains a NUL character"
     graph_id = graph_id.strip()
     texts = {}
-    for name, max_len in _TEXT_ITEMS:
+    for name, max_len in _TEXT_FIELDS.items():
         value = get(name)
         if value is None:
             texts[name] = ""

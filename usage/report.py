@@ -41,12 +41,6 @@ USER_MATCH_LIMIT = 500
 _ZERO = Decimal("0.00")
 
 
-class FilterError(ValueError):
-    def __init__(self, field_name: str, message: str):
-        super().__init__(message)
-        self.field = field_name
-
-
 @dataclass(frozen=True)
 class ReportFilters:
     """A report's range (UTC days, both inclusive) and filters; also what an export keeps."""

@@ -135,8 +135,11 @@ def _cells(call, columns, currency: str, digits: int, person_urls: dict) -> list
     for key in columns:
         cell = {"value": values[key], "num": key in NUMERIC}
         if key == "user":
-            cell["url"] = person_urls.setdefault(
-                (call.person_id, call.upn), _person_url(call.person_id, call.upn))
+            url = person_urls.get((call.person_id, call.upn))
+            if url is None:
+                url = person_urls[(call.person_id, call.upn)] = _person_url(call.person_id,
+                                                                             call.upn)
+            cell["url"] = url
         cells.append(cell)
     return cells
 

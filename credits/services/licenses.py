@@ -411,6 +411,12 @@ def pools_take_minutes(
                 pool.alerted_100 = True
                 _alert(organization, pool, key, 100, total)
     now = timezone.now()
+    changed = []
+    for key, total in touched.items():
+        pool = pools[key]
+        pool.total_minutes = total
+        pool.updated_at = now
+        changed.append(pool)
     # One hand-written UPDATE per pool sent with executemany (pipelined by psycopg: one
     # round trip for them all); bulk_update's CASE expressions cost more to build than
     # the writes.
@@ -418,12 +424,9 @@ def pools_take_minutes(
         cursor.executemany(
             f"UPDATE {MinutePool._meta.db_table} SET used_minutes = %s, total_minutes = %s, "
             "alerted_80 = %s, alerted_100 = %s, updated_at = %s WHERE id = %s",
-            [(pools[key].used_minutes, total, pools[key].alerted_80, pools[key].alerted_100,
-              now, pools[key].pk) for key, total in touched.items()],
+            [(p.used_minutes, p.total_minutes, p.alerted_80, p.alerted_100, now, p.pk)
+             for p in changed],
         )
-    for key, total in touched.items():
-        pools[key].total_minutes = total
-        pools[key].updated_at = now
     return given_all
 
 
