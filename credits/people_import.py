@@ -9,7 +9,9 @@ Two CSV shapes are read, told apart by their header:
   header may be left out).
 
 Each row runs in its own savepoint: a bad row is rolled back and explained, the good rows
-are kept. Exit codes (for the command): 0 all rows taken, 1 some rejected, 2 unreadable.
+are kept. A cell that cannot be stored as text (a NUL, a lone UTF-16 surrogate: see
+credits.text) rejects its row, naming the column, before any of the row is used.
+Exit codes (for the command): 0 all rows taken, 1 some rejected, 2 unreadable.
 """
 
 import csv
@@ -34,6 +36,7 @@ from .services.tenants import (
     person_enable_sign_in,
     person_set_roles,
 )
+from .text import TEXT_PROBLEM_WORDS, text_problem
 
 MAX_ROWS = 20_000
 MAX_BYTES = 5 * 1024 * 1024
@@ -42,6 +45,8 @@ UPN_NAMES = {"userprincipalname", "upn", "user", "username"}
 SKU_NAMES = {"sku", "product", "license", "productsku"}
 ASSIGN_WORDS = {"assign", "add", "+"}
 REMOVE_WORDS = {"remove", "unassign", "delete", "-"}
+# The columns of a license action file without a header, as a reason names them.
+HEADERLESS_LICENSE_COLUMNS = ["userPrincipalName", "sku", "action"]
 
 
 @dataclass
@@ -100,11 +105,17 @@ def _decode(data) -> str:
         return data
     if len(data) > MAX_BYTES:
         raise ValueError(_("The file is larger than 5 MB."))
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
+    try:
+        # surrogatepass: the bytes of a lone surrogate (ED A0 80 .. ED BF BF, written by a
+        # broken exporter) become that surrogate, so its row is rejected naming the column
+        # instead of the whole file being read as cp1252.
+        return data.decode("utf-8-sig", errors="surrogatepass")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        pass
     raise ValueError(_("The file is not text (UTF-8 CSV expected)."))
 
 
@@ -112,11 +123,22 @@ def _norm(name: str) -> str:
     return "".join(ch for ch in (name or "").lower() if ch.isalnum())
 
 
-def _read(data) -> tuple[str, list[tuple[int, dict]]]:
-    """(kind, [(line, row)]); raises ValueError when the file cannot be read."""
+def _cell_problem(labels: list[str], raw: list[str]) -> str:
+    """Why a row cannot be taken because of a cell that cannot be stored as text, naming
+    its column; "" when every cell is text. Checked on the cell as written, before any
+    trimming or truncation (preferredLanguage keeps 2 characters) could hide it."""
+    for label, value in zip(labels, raw, strict=False):
+        problem = text_problem(value or "")
+        if problem:
+            return _("%(field)s: %(reason)s") % {"field": label,
+                                                  "reason": TEXT_PROBLEM_WORDS[problem]}
+    return ""
+
+
+def _read(data) -> tuple[str, list[tuple[int, dict, str]]]:
+    """(kind, [(line, row, problem)]), `problem` being _cell_problem's answer; raises
+    ValueError when the file cannot be read."""
     text = _decode(data)
-    if "\x00" in text:
-        raise ValueError(_("The file is not text (UTF-8 CSV expected)."))
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csv.Error:
@@ -133,13 +155,20 @@ def _read(data) -> tuple[str, list[tuple[int, dict]]]:
         raise ValueError(_("The file has more than %(n)s rows.") % {"n": MAX_ROWS})
     _first_line, header = rows_numbered[0]
     names = [_norm(h) for h in header]
+    labels = [h.strip() for h in header]
+    # A header that is not text (a binary file, UTF-16 without a BOM) names no column.
+    not_text = ValueError(_("The file is not text (UTF-8 CSV expected)."))
+    header_is_text = not any(text_problem(h) for h in header)
     if "displayname" in names and names[0] in UPN_NAMES | {"userprincipalname"}:
         kind, columns, body = "people", names, rows_numbered[1:]
     elif any(n in UPN_NAMES for n in names) and any(n in SKU_NAMES for n in names):
         kind, columns, body = "licenses", names, rows_numbered[1:]
     elif len(header) >= 2 and "@" in header[0]:
-        # No header: UPN, SKU[, action].
+        # No header: UPN, SKU[, action]; its first row is checked as a row.
         kind, columns, body = "licenses", ["upn", "sku", "action"], rows_numbered
+        labels, header_is_text = HEADERLESS_LICENSE_COLUMNS, True
+    elif not header_is_text:
+        raise not_text
     else:
         raise ValueError(
             _("The header was not recognized. Use %(people)s or %(licenses)s.")
@@ -147,6 +176,8 @@ def _read(data) -> tuple[str, list[tuple[int, dict]]]:
                          "preferredLanguage,roles,licenses",
                "licenses": "userPrincipalName,sku,action"}
         )
+    if not header_is_text:
+        raise not_text
     out = []
     for line, raw in body:
         row = {}
@@ -156,7 +187,7 @@ def _read(data) -> tuple[str, list[tuple[int, dict]]]:
             elif name in SKU_NAMES and kind == "licenses":
                 name = "sku"
             row.setdefault(name, (value or "").strip())
-        out.append((line, row))
+        out.append((line, row, _cell_problem(labels, raw)))
     return kind, out
 
 
@@ -220,6 +251,10 @@ def _split(value: str) -> list[str]:
     return [v.strip() for v in (value or "").replace(",", ";").split(";") if v.strip()]
 
 
+def _person_locked(organization, upn) -> Person | None:
+    return organization.people.select_for_update().filter(upn__iexact=upn).first()
+
+
 def _apply_person_row(organization, line, row, actor, grow_seats, may_create,
                       may_set_roles=True) -> RowResult:
     upn = (row.get("upn") or "").strip().lower()
@@ -251,13 +286,15 @@ def _apply_person_row(organization, line, row, actor, grow_seats, may_create,
             lang = ""
         email = (row.get("email") or "").strip().lower()
         with transaction.atomic():
-            person = organization.people.filter(upn__iexact=upn).first()
+            # Locked: concurrent imports of the same file update one person in turn.
+            person = _person_locked(organization, upn)
             if roles and not may_set_roles and (
                     person is None or set(roles) - set(person.role_codes)):
                 # Giving admin roles is not a license decision: an uploader who may only
                 # assign licenses must not be able to make anyone (or themselves) an admin.
                 raise _RowError(_("Roles: only a Global Administrator can give roles."),
                                 "roles_not_allowed")
+            done = []
             if person is None:
                 if not may_create:
                     raise _RowError(_("Unknown person: %(upn)s") % {"upn": upn},
@@ -266,11 +303,17 @@ def _apply_person_row(organization, line, row, actor, grow_seats, may_create,
                 if not name:
                     raise _RowError(_("displayName is required for a new person."),
                                     "invalid_display_name")
-                person = person_create(organization=organization, display_name=name, upn=upn,
-                                       email=email, usage_location=country,
-                                       preferred_language=lang, roles=roles, actor=actor)
-                done = [_("created")]
-            else:
+                try:
+                    person = person_create(organization=organization, display_name=name,
+                                           upn=upn, email=email, usage_location=country,
+                                           preferred_language=lang, roles=roles, actor=actor)
+                    done = [_("created")]
+                except ServiceError as exc:
+                    # Created by a concurrent import since the lookup: update it instead.
+                    person = _person_locked(organization, upn)
+                    if exc.code != "person_exists" or person is None:
+                        raise
+            if not done:
                 done = [_("updated")]
                 if country:
                     person = person_set_usage_location(person=person, country=country,
@@ -326,18 +369,33 @@ def import_csv(
         kind, rows = _read(data)
     except ValueError as exc:
         return ImportReport(fatal=str(exc))
-    if kind == "licenses":
-        actions = [
-            LicenseAction(line=line, upn=row.get("upn", ""), sku=row.get("sku", ""),
-                          action=row.get("action", "") or "assign")
-            for line, row in rows
-        ]
-        return bulk_apply(organization=organization, actions=actions, actor=actor,
-                          grow_seats=grow_seats)
-    report = ImportReport(kind="people")
-    for line, row in rows:
-        report.rows.append(
-            _apply_person_row(organization, line, row, actor, grow_seats, may_create_people,
-                              may_set_roles)
-        )
+    report = ImportReport(kind=kind)
+    for line, row, problem in rows:
+        if problem:
+            report.rows.append(_text_rejected(kind, line, row, problem))
+        elif kind == "licenses":
+            action = LicenseAction(line=line, upn=row.get("upn", ""), sku=row.get("sku", ""),
+                                   action=row.get("action", "") or "assign")
+            report.rows.append(_apply_action(organization, action, actor, grow_seats))
+        else:
+            report.rows.append(
+                _apply_person_row(organization, line, row, actor, grow_seats,
+                                  may_create_people, may_set_roles)
+            )
     return report
+
+
+def _text_rejected(kind, line, row, problem) -> RowResult:
+    """The result of a row refused by _cell_problem: none of its cells is used, and only
+    those that are text are shown back (a NUL or a surrogate breaks the page and the
+    command's output)."""
+    def shown(key):
+        value = row.get(key, "")
+        return "" if text_problem(value) else value
+
+    upn = shown("upn")
+    if kind == "people":
+        upn = upn.lower()
+    return RowResult(line=line, upn=upn, ok=False, message=problem, code="invalid_text",
+                     sku=shown("sku") if kind == "licenses" else "",
+                     action=shown("action") if kind == "licenses" else "")

@@ -59,13 +59,28 @@ def _credit_seconds(balance: Decimal, a: rating.Assessment,
     if balance <= 0:
         return INSUFFICIENT_BALANCE, None
     rate = a.rate
+    # Never longer than one call may be charged: past that the call would be stored
+    # unrated, and so never charged (rating.MAX_CHARGE_PER_CALL).
     seconds = rating.max_billable_seconds(
-        int(balance.scaleb(2)), a.rate_units, a.fee_units, rate.first_increment_s,
-        rate.next_increment_s,
+        min(int(balance.scaleb(2)), rating.MAX_CHARGE_CENTS), a.rate_units, a.fee_units,
+        rate.first_increment_s, rate.next_increment_s,
     )
     if seconds == 0:
         return INSUFFICIENT_BALANCE, None
     return None, seconds
+
+
+def _within_charge_limit(a: rating.Assessment, seconds: int | None) -> int | None:
+    """`seconds`, or less when a call that long would cost more than one call may be
+    charged (rating decides that over the whole call, the pool's minutes included)."""
+    rate = a.rate
+    if rate is None:
+        return seconds
+    longest = rating.longest_chargeable_seconds(a.rate_units, a.fee_units,
+                                                rate.first_increment_s, rate.next_increment_s)
+    if longest is None:
+        return seconds
+    return longest if seconds is None else min(seconds, longest)
 
 
 def call_authorize(*, organization: Organization, upn: str, callee: str, call_type: str,
@@ -98,8 +113,8 @@ def call_authorize(*, organization: Organization, upn: str, callee: str, call_ty
             # The pool pays first; when it runs dry mid-call, credits pay the rest if they can.
             refusal, seconds = _credit_seconds(facts.balance, a, skus)
             extra = 0 if refusal else seconds
-            return Decision(True, None, a.charged_to,
-                            None if extra is None else left * 60 + extra)
+            return Decision(True, None, a.charged_to, _within_charge_limit(
+                a, None if extra is None else left * 60 + extra))
     refusal, seconds = _credit_seconds(facts.balance, a, skus)
     if refusal:
         return _refuse(refusal, rating.CREDITS)

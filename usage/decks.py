@@ -13,6 +13,9 @@ from decimal import Decimal, InvalidOperation
 
 from django.utils.translation import gettext as _
 
+from credits import csvsafe
+from credits.text import TEXT_PROBLEM_WORDS, text_problem
+
 from . import rating
 
 COLUMNS = [
@@ -29,13 +32,18 @@ COLUMNS = [
     "effective_from",
 ]
 MAX_INCREMENT_S = 3600
-MAX_RATE = Decimal("1000")
+# The most a row may ask; see usage.rating's bounds.
+MAX_PER_COLUMN = {
+    "rate_per_minute": rating.MAX_RATE_PER_MINUTE,
+    "connection_fee": rating.MAX_CONNECTION_FEE,
+}
 _PREFIX = re.compile(r"^[1-9][0-9]{0,14}$")
 _ISO2 = re.compile(r"^[A-Z]{2}$")
 
 
 class DeckError(Exception):
-    """The file cannot be read as a deck at all (encoding, header)."""
+    """The file cannot be read as a deck at all (encoding, header, a line the CSV reader
+    cannot read)."""
 
 
 def _decimal(value: str, field: str) -> Decimal:
@@ -49,16 +57,17 @@ def _decimal(value: str, field: str) -> Decimal:
             "field": field, "value": value})
     if number < 0:
         raise ValueError(_("%(field)s: must not be negative") % {"field": field})
-    if number > MAX_RATE:
+    if number > MAX_PER_COLUMN[field]:
         raise ValueError(_("%(field)s: must be at most %(max)s") % {
-            "field": field, "max": MAX_RATE})
+            "field": field, "max": MAX_PER_COLUMN[field]})
     if number.as_tuple().exponent < -5:
         raise ValueError(_("%(field)s: at most 5 decimal places") % {"field": field})
     return number
 
 
 def _increment(value: str, field: str) -> int:
-    if not value.isdigit() or not 1 <= int(value) <= MAX_INCREMENT_S:
+    # ASCII only: "²".isdigit() is true, and int("²") raises.
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_INCREMENT_S:
         raise ValueError(_("%(field)s: a whole number of seconds from 1 to %(max)s") % {
             "field": field, "max": MAX_INCREMENT_S})
     return int(value)
@@ -66,7 +75,14 @@ def _increment(value: str, field: str) -> int:
 
 def parse_row(row: dict, currency: str) -> rating.Rate:
     """One CSV row -> a Rate, or ValueError naming the field and the reason."""
-    get = {k: (row.get(k) or "").strip() for k in COLUMNS}
+    # A downloaded deck quotes text a spreadsheet would take for a formula: undo that.
+    get = {k: csvsafe.restore((row.get(k) or "").strip()) for k in COLUMNS}
+    for name, value in get.items():
+        problem = text_problem(value)
+        if problem:
+            # Refused here, with the line, rather than by the database with the whole file.
+            raise ValueError(_("%(field)s: %(reason)s") % {
+                "field": name, "reason": TEXT_PROBLEM_WORDS[problem]})
     if get["direction"] not in rating.DIRECTIONS:
         raise ValueError(_("direction: must be one of %(choices)s") % {
             "choices": ", ".join(rating.DIRECTIONS)})
@@ -99,10 +115,31 @@ def parse_deck(data: bytes | str, currency: str) -> tuple[list[rating.Rate],
     """All rows and the errors of the bad ones, as (line number, reason)."""
     if isinstance(data, bytes):
         try:
-            data = data.decode("utf-8-sig")
+            # A lone surrogate written as UTF-8 would encode it (ED A0 80 .. ED BF BF, what
+            # a broken exporter writes) is read as that surrogate, so that the line holding
+            # it is refused by name (credits.text.text_problem) and the others still load.
+            data = data.decode("utf-8-sig", "surrogatepass")
         except UnicodeDecodeError as exc:
-            raise DeckError(_("The file is not UTF-8 text.")) from exc
+            raise DeckError(_("Line %(n)s: the file is not UTF-8 text.") % {
+                "n": data[:exc.start].count(b"\n") + 1}) from exc
     reader = csv.DictReader(io.StringIO(data))
+    try:
+        return _parse_rows(reader, currency)
+    except csv.Error as exc:
+        # A line the reader cannot take (a value over the csv module's field limit of
+        # 131,072 characters): the file is refused, naming the line, and nothing is loaded.
+        line = reader.reader.line_num
+        if "field limit" in str(exc):
+            message = _("Line %(n)s: a value is longer than %(max)s characters.") % {
+                "n": line, "max": csv.field_size_limit()}
+        else:
+            message = _("Line %(n)s: not readable as CSV (%(error)s).") % {
+                "n": line, "error": exc}
+        raise DeckError(message) from None
+
+
+def _parse_rows(reader: csv.DictReader, currency: str) -> tuple[list[rating.Rate],
+                                                                list[tuple[int, str]]]:
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [c for c in COLUMNS if c not in header]
     if missing:
@@ -135,7 +172,7 @@ def parse_deck(data: bytes | str, currency: str) -> tuple[list[rating.Rate],
 
 def write_deck(rates: Iterable, out) -> None:
     """Write rows (rating.Rate or usage.models.Rate) in the format they were loaded from."""
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csvsafe.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     for r in rates:
         writer.writerow([

@@ -4,22 +4,27 @@ Sources: Graph `pstnCallLogRow` JSON (the API, a JSON file: a page `{"value": [.
 list), Microsoft's PSTN usage export CSV (domain/pstn-export-columns.csv), and the export
 zip holding such CSVs. Each row becomes a `CallRow` or a dict of errors naming the field
 (Graph's field name) and the reason.
+
+Two rules keep one bad row from costing the batch or a customer:
+- every text a row brings passes `text_problem` (NUL, lone UTF-16 surrogates): such a row
+  is refused with the field named, instead of failing the whole batch in the database;
+- GUID-shaped ids are stored in one form (`canonical_id`), so `AB12...`, `ab12...` and
+  `{ab12...}` are one call, charged once.
 """
 
-import csv
 import io
-import json
-import zipfile
-import zlib
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
+
+from credits.text import LONE_SURROGATE, NUL_CHARACTER, text_problem  # noqa: F401
 
 MAX_ROWS_PER_BATCH = 1000
 MAX_DURATION_S = 7 * 24 * 3600
 FUTURE_TOLERANCE = timedelta(days=1)
 MIN_YEAR, MAX_YEAR = 2000, 2999
-# An export zip is read into memory: refuse one that unpacks to more than this (zip bomb).
+# The most an export zip may unpack to (checked while it is read: usage.import_files).
 MAX_UNZIPPED_BYTES = 1024 * 1024 * 1024
 
 # domain/pstn-export-columns.csv, in order, and the Graph field each one fills.
@@ -95,13 +100,52 @@ class FileError(Exception):
     """The file cannot be read at all (exit code 2 of import_pstn_calls)."""
 
 
+def _text_error(value, max_len: int) -> str | None:
+    """The error of a text field of a row, or None."""
+    if not isinstance(value, str):
+        return "expected a string"
+    if len(value) > max_len:
+        return f"at most {max_len} characters"
+    return text_problem(value)
+
+
+# A GUID as Microsoft writes one (8-4-4-4-12 hex digits, either case), without its braces.
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def canonical_id(value: str) -> str:
+    """A GUID-shaped id (optionally in braces) in lower case without braces; any other id
+    as it is. Graph and Microsoft's CSV export may spell one GUID in different cases, and
+    the id is the idempotency key: `id`/`UsageId`, `callId`, Direct Routing's
+    `correlationId` all go through here."""
+    if len(value) == 38 and value[0] == "{" and value[-1] == "}":
+        inner = value[1:-1]
+    elif len(value) == 36:
+        inner = value
+    else:
+        return value
+    return inner.lower() if _GUID.fullmatch(inner) else value
+
+
+def id_spellings(canonical: str) -> tuple[str, ...]:
+    """The forms a stored row may hold the canonical id `canonical` in: rows stored before
+    ids were made canonical kept the GUID as it came (upper case, braces). Mixed-case
+    spellings are not guessed; migration 0002 reports any collision that exists."""
+    if len(canonical) == 36 and _GUID.fullmatch(canonical) and canonical.islower():
+        upper = canonical.upper()
+        return canonical, upper, "{" + canonical + "}", "{" + upper + "}"
+    return (canonical,)
+
+
 def parse_datetime(value) -> datetime:
     if not isinstance(value, str) or not value:
         raise ValueError("expected an ISO 8601 date and time")
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise ValueError(f"expected an ISO 8601 date and time, got {value[:40]!r}") from None
+        # No date holds a NUL or a surrogate: only a refused value needs the check.
+        raise ValueError(text_problem(value)
+                         or f"expected an ISO 8601 date and time, got {value[:40]!r}") from None
     if parsed.tzinfo is None:
         # Microsoft's export writes UTC; a time without offset is read as UTC.
         parsed = parsed.replace(tzinfo=UTC)
@@ -130,7 +174,7 @@ def _decimal_or_none(value) -> Decimal | None:
         try:
             number = Decimal(value.strip())
         except InvalidOperation:
-            raise ValueError("expected a number") from None
+            raise ValueError(text_problem(value) or "expected a number") from None
     else:
         raise ValueError("expected a number")
     if not number.is_finite() or abs(number) >= _MONEY_LIMIT:
@@ -148,7 +192,8 @@ def _duration(value) -> int:
     elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         number = int(value.strip())
     else:
-        raise ValueError("expected a whole number of seconds")
+        raise ValueError(isinstance(value, str) and text_problem(value)
+                         or "expected a whole number of seconds")
     if number < 0 or number > MAX_DURATION_S:
         raise ValueError(f"must be from 0 to {MAX_DURATION_S}")
     return number
@@ -160,31 +205,44 @@ def parse_row(row, now: datetime) -> tuple[CallRow | None, dict[str, str]]:
         return None, {"row": "expected a JSON object"}
     errors: dict[str, str] = {}
     get = row.get
+    texts = {}
     graph_id = get("id")
     if not isinstance(graph_id, str) or not graph_id.strip():
         errors["id"] = "required: the unique id of the usage record"
-        graph_id = ""
     elif len(graph_id) > 64:
         errors["id"] = "at most 64 characters"
-    elif "\x00" in graph_id:
-        errors["id"] = "contains a NUL character"
-    graph_id = graph_id.strip()
-    texts = {}
+    else:
+        texts["id"] = graph_id.strip()
+    call_type = get("callType")
+    if not isinstance(call_type, str) or not call_type.strip():
+        errors["callType"] = "required"
+    elif len(call_type) > 32:
+        errors["callType"] = "at most 32 characters"
+    else:
+        texts["callType"] = call_type.strip()
     for name, max_len in _TEXT_FIELDS.items():
         value = get(name)
         if value is None:
             texts[name] = ""
-        elif value.__class__ is str and len(value) <= max_len and "\x00" not in value:
-            texts[name] = value.strip()  # the common case first: one test per field
-        elif not isinstance(value, str):
-            errors[name] = "expected a string"
-        elif len(value) > max_len:
-            errors[name] = f"at most {max_len} characters"
-        elif "\x00" in value:
-            # PostgreSQL text cannot hold NUL: refuse the row, not the whole batch.
-            errors[name] = "contains a NUL character"
+        elif value.__class__ is str and len(value) <= max_len:
+            texts[name] = value.strip()  # the common case first: checked below
+        elif (error := _text_error(value, max_len)) is not None:
+            errors[name] = error
         else:
-            texts[name] = value.strip()
+            texts[name] = value.strip()  # a str subclass, checked already
+    # Every text field through text_problem, at once: a NUL or a lone surrogate in any part
+    # is one in the whole (the hot path of ingestion). Only a row that has one looks for
+    # the field that has it.
+    if text_problem("".join(texts.values())) is not None:
+        for name, value in list(texts.items()):
+            problem = text_problem(value)
+            if problem is not None:
+                errors[name] = problem
+                del texts[name]
+    graph_id = canonical_id(texts.get("id", ""))
+    call_type = texts.get("callType", "")
+    if "callId" in texts:
+        texts["callId"] = canonical_id(texts["callId"])
     start = end = None
     try:
         start = parse_datetime(get("startDateTime"))
@@ -204,14 +262,6 @@ def parse_row(row, now: datetime) -> tuple[CallRow | None, dict[str, str]]:
         duration = _duration(get("duration"))
     except ValueError as exc:
         errors["duration"] = str(exc)
-    call_type = get("callType")
-    if not isinstance(call_type, str) or not call_type.strip():
-        errors["callType"] = "required"
-        call_type = ""
-    elif len(call_type) > 32:
-        errors["callType"] = "at most 32 characters"
-    elif "\x00" in call_type:
-        errors["callType"] = "contains a NUL character"
     codes = {}
     for name, size in (("usageCountryCode", 2), ("tenantCountryCode", 2), ("currency", 3)):
         value = get(name)
@@ -219,8 +269,12 @@ def parse_row(row, now: datetime) -> tuple[CallRow | None, dict[str, str]]:
             codes[name] = ""
         elif value.__class__ is str and len(value) == size and value.isascii() \
                 and value.isalpha():
-            codes[name] = value.upper()
-        elif not isinstance(value, str) or len(value.strip()) != size \
+            codes[name] = value.upper()  # ASCII letters: text by construction
+        elif not isinstance(value, str):
+            errors[name] = f"expected {size} letters"
+        elif (problem := text_problem(value)) is not None:
+            errors[name] = problem
+        elif len(value.strip()) != size \
                 or not (value.strip().isascii() and value.strip().isalpha()):
             # ASCII only: "ß".upper() is "SS", which would not fit the column.
             errors[name] = f"expected {size} letters"
@@ -237,7 +291,7 @@ def parse_row(row, now: datetime) -> tuple[CallRow | None, dict[str, str]]:
     return CallRow(
         graph_id, texts["callId"], texts["conferenceId"], texts["userId"],
         texts["userPrincipalName"], texts["userDisplayName"], start, end, duration,
-        call_type.strip(), texts["callerNumber"], texts["calleeNumber"],
+        call_type, texts["callerNumber"], texts["calleeNumber"],
         codes["usageCountryCode"], codes["tenantCountryCode"], texts["destinationContext"],
         texts["destinationName"], texts["inventoryType"], texts["operator"],
         texts["callDurationSource"], codes["currency"], money["charge"],
@@ -257,27 +311,6 @@ def export_row_to_graph(row: dict) -> dict:
     return graph
 
 
-def rows_from_export_csv(text: str) -> list[dict]:
-    try:
-        return _rows_from_export_csv(text)
-    except csv.Error as exc:  # e.g. a field over the csv module's size limit
-        raise FileError(f"not a readable CSV file: {exc}") from None
-
-
-def _rows_from_export_csv(text: str) -> list[dict]:
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    if header != EXPORT_HEADER:
-        missing = [c for c in EXPORT_HEADER if c not in header]
-        raise FileError(
-            "not a PSTN usage export: the header must be the columns of Microsoft's export "
-            f"in order ({', '.join(EXPORT_HEADER)})"
-            + (f"; missing: {', '.join(missing)}" if missing else "")
-        )
-    reader.fieldnames = header
-    return [export_row_to_graph(row) for row in reader]
-
-
 def rows_from_json(data) -> list:
     if isinstance(data, dict) and isinstance(data.get("value"), list):
         return data["value"]
@@ -290,39 +323,8 @@ def rows_from_json(data) -> list:
 
 
 def rows_from_file(name: str, content: bytes) -> list:
-    """Every row of a CSV export, an export zip or a Graph JSON file, as Graph dicts.
-    Raises FileError when the file cannot be read at all."""
-    if zipfile.is_zipfile(io.BytesIO(content)):
-        rows: list = []
-        try:
-            with zipfile.ZipFile(io.BytesIO(content)) as archive:
-                members = sorted(n for n in archive.namelist() if n.lower().endswith(".csv"))
-                if not members:
-                    raise FileError("the zip holds no .csv file")
-                if sum(archive.getinfo(m).file_size for m in members) > MAX_UNZIPPED_BYTES:
-                    raise FileError("the zip unpacks to more than 1 GB; split the export")
-                for member in members:
-                    rows.extend(rows_from_export_csv(_text(archive.read(member))))
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
-            raise FileError(f"damaged zip: {exc}") from None
-        except (NotImplementedError, RuntimeError) as exc:  # encrypted, unknown compression
-            raise FileError(f"unsupported zip: {exc}") from None
-        return rows
-    text = _text(content)
-    stripped = text.lstrip()
-    if stripped.startswith(("{", "[")):
-        try:
-            data = json.loads(stripped)
-        except json.JSONDecodeError as exc:
-            raise FileError(f"not valid JSON: {exc}") from None
-        except RecursionError:
-            raise FileError("not valid JSON: nested too deeply") from None
-        return rows_from_json(data)
-    return rows_from_export_csv(text)
+    """Every row of a file already in memory, as Graph dicts (small files; imports stream
+    from disk with usage.import_files). Raises FileError when the file cannot be read."""
+    from .import_files import iter_rows
 
-
-def _text(content: bytes) -> str:
-    try:
-        return content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise FileError("the file is not UTF-8 text") from None
+    return list(iter_rows(io.BytesIO(content)))

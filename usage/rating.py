@@ -18,6 +18,12 @@ once (one lock per pool, see `credits.services.licenses.pools_take_minutes`):
 
 Money: rates have up to 5 decimal places. The charge is computed in exact integer units
 of 1/100000 of the currency and rounded half-up to cents once, at the end.
+
+Bounds: a deck's rate and connection fee are at most `MAX_RATE_PER_MINUTE` and
+`MAX_CONNECTION_FEE` (usage.decks refuses more), and one call is never charged more than
+`MAX_CHARGE_PER_CALL`: a call that would cost more is left unrated (`charge_over_limit`)
+for review instead of charged. Without them, a hundred batches of week-long calls at an
+absurd rate overflowed the balance column (14 digits) instead of being noticed.
 """
 
 from __future__ import annotations
@@ -50,6 +56,14 @@ POOL_CONFERENCE = "conference"
 RATED = "rated"
 UNRATED = "unrated"
 
+# Sane bounds, in the account currency (see the module docstring). The most one call can
+# be charged, MAX_CHARGE_PER_CALL, also bounds what a batch of 1000 calls moves the
+# balance: 10^7, far from the 10^12 of the balance and ledger columns.
+MAX_RATE_PER_MINUTE = Decimal("100.00")
+MAX_CONNECTION_FEE = Decimal("100.00")
+MAX_CHARGE_PER_CALL = Decimal("10000.00")
+MAX_CHARGE_CENTS = int(MAX_CHARGE_PER_CALL.scaleb(2))
+
 # Why a call could not be rated. Such calls are stored and shown for review, never dropped.
 UNRATED_REASONS = {
     "unknown_call_type": "the call type is not one this system knows",
@@ -58,6 +72,8 @@ UNRATED_REASONS = {
     "not_a_number": "the priced number is not a phone number",
     "no_rate": "no rate in the deck matches the number",
     "no_toll_free_rate": "the called toll-free number has no inbound toll-free rate",
+    "charge_over_limit": f"the call would cost more than {MAX_CHARGE_PER_CALL}, the limit "
+                         "for one call",
 }
 
 # domain/call-types.csv
@@ -408,6 +424,13 @@ def charge_cents(billable: int, rate_units: int, fee_units: int) -> int:
     return (total + 30 * _CENT_UNITS) // (60 * _CENT_UNITS)
 
 
+def longest_chargeable_seconds(rate_units: int, fee_units: int, first: int,
+                               nxt: int) -> int | None:
+    """The longest billable duration this rate may charge at all (MAX_CHARGE_PER_CALL):
+    past it a call is left unrated, so no call may be authorized for longer."""
+    return max_billable_seconds(MAX_CHARGE_CENTS, rate_units, fee_units, first, nxt)
+
+
 def max_billable_seconds(
     balance_cents: int, rate_units: int, fee_units: int, first: int, nxt: int
 ) -> int | None:
@@ -493,6 +516,15 @@ def _unrated(reason: str, destination_country=None, domestic=None) -> Assessment
                       domestic, "")
 
 
+def _over_limit(duration: int, priced: _PricedRate) -> bool:
+    """Would credits pay more than MAX_CHARGE_PER_CALL if they paid the whole call? Decided
+    before any pool minutes are taken (a pool only lowers what credits pay), so a refused
+    call takes none."""
+    rate = priced.rate
+    seconds = billable_seconds(duration, rate.first_increment_s, rate.next_increment_s)
+    return charge_cents(seconds, priced.rate_units, priced.fee_units) > MAX_CHARGE_CENTS
+
+
 def _plan_capability(skus: frozenset, call_type: str) -> str:
     if call_type.startswith("ucap"):
         return "MCOEV_VIRTUALUSER" if SKU_RESOURCE_ACCOUNT in skus else "MCOEV"
@@ -525,6 +557,8 @@ def assess(call: Call, deck: RateDeck) -> Assessment:
             # A call to a user's or a service number is free, whatever the number looks like.
             return Assessment(RATED, None, FREE, None, "", 0, None, 0, 0, None, None,
                               _plan_capability(skus, call_type))
+        if _over_limit(duration, priced):
+            return _unrated("charge_over_limit", priced.rate.country)
         return Assessment(RATED, None, CREDITS, None, "", 0, priced.rate, priced.rate_units,
                           priced.fee_units, priced.rate.country, None, CAPABILITY_CREDITS)
 
@@ -538,6 +572,8 @@ def assess(call: Call, deck: RateDeck) -> Assessment:
     rate = priced.rate
     destination = destination or rate.country
     domestic = is_domestic(usage_country, destination)
+    if _over_limit(duration, priced):
+        return _unrated("charge_over_limit", destination, domestic)
     minutes = -(-duration // 60) if duration > 0 else 0
     pool_kind = None
     if rate.number_type == "premium":

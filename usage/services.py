@@ -5,7 +5,9 @@ Ingestion is one code path for the API, the import command and the upload form
 
 1. lock the organization's credit account (`credit_account_lock`): concurrent batches of
    one organization are serialized here, so the duplicate check below cannot race;
-2. drop the ids already stored (and repeated ids within the batch): they are duplicates;
+2. drop the ids already stored (and repeated ids within the batch): they are duplicates.
+   GUID-shaped ids are compared in their canonical form (`ingest.canonical_id`), so one
+   GUID spelled in two cases or with braces is one call;
 3. rate every call (usage.rating), taking pool minutes for the whole batch at once
    (`pools_take_minutes`: one lock per pool);
 4. store the call records in bulk (COPY on PostgreSQL) and add them to the report's daily
@@ -16,10 +18,11 @@ Anything that fails rolls the whole batch back, so a retry finds nothing half-do
 """
 
 import functools
+import itertools
 import secrets
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -56,6 +59,19 @@ def rate_deck_load(*, organization: Organization, rates: Sequence[rating.Rate],
         if rate.currency != organization.currency:
             raise ServiceError(f"currency {rate.currency} is not {organization.currency}",
                                field="currency")
+        # usage.decks refuses these per line; rates built any other way are held to the
+        # same bounds, so that no call can be rated at an absurd price.
+        for name, value, limit in (
+                ("rate_per_minute", rate.rate_per_minute, rating.MAX_RATE_PER_MINUTE),
+                ("connection_fee", rate.connection_fee, rating.MAX_CONNECTION_FEE)):
+            if not 0 <= value <= limit:
+                raise ServiceError(
+                    _("%(direction)s %(prefix)s: %(field)s must be from 0 to %(max)s.") % {
+                        "direction": rate.direction, "prefix": rate.prefix, "field": name,
+                        "max": limit}, field=name)
+    # A file name is kept as text: nothing that text cannot hold (a name read from a
+    # non-UTF-8 file system carries lone surrogates).
+    source_name = source_name.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
     deck, _created = RateDeck.objects.select_for_update().get_or_create(
         organization=organization)
     existing = Rate.objects.filter(organization=organization)
@@ -208,6 +224,14 @@ def _skus_by_day(organization, rows, person_ids) -> dict[date, dict[int, frozens
 
 
 def _stored_ids(organization: Organization, ids: list[str]) -> set[str]:
+    """The canonical ids of `ids` (canonical) that the organization already has, however
+    the stored row spells them: rows stored before ids were canonical may hold a GUID in
+    upper case or in braces (`ingest.id_spellings`)."""
+    ids = [spelling for i in ids for spelling in ingest.id_spellings(i)]
+    return {ingest.canonical_id(i) for i in _stored_graph_ids(organization, ids)}
+
+
+def _stored_graph_ids(organization: Organization, ids: list[str]) -> set[str]:
     if connection.vendor == "postgresql":
         # One parameter instead of 1000 placeholders, sent as one array literal (psycopg
         # renders a Python list element by element: several times the cost of the lookup).
@@ -266,8 +290,8 @@ def calls_ingest(*, organization: Organization, rows: Sequence, source: str,
     for index, raw in enumerate(rows):
         row, errors = ingest.parse_row(raw, now)
         if errors:
-            result.rejected.append({"index": index, "id": raw.get("id") if isinstance(
-                raw, dict) and isinstance(raw.get("id"), str) else None, "errors": errors})
+            result.rejected.append({"index": index, "id": _reported_id(raw),
+                                    "errors": errors})
         else:
             parsed.append((index, row))
     if not parsed:
@@ -373,16 +397,43 @@ def calls_ingest(*, organization: Organization, rows: Sequence, source: str,
     return result
 
 
-def calls_ingest_all(*, organization: Organization, rows: Sequence, source: str,
+def calls_ingest_batches(*, organization: Organization, batches: Iterable[Sequence],
+                         source: str, actor: Actor | None = None, now: datetime | None = None
+                         ) -> Iterator[tuple[int, int, IngestResult]]:
+    """Ingest batches of rows (each at most MAX_ROWS_PER_BATCH), one at a time and each in
+    its own transaction: yields (index of the batch's first row, rows in it, its result).
+    `batches` may be a stream: only the batch being ingested is held."""
+    offset = 0
+    for batch in batches:
+        yield offset, len(batch), calls_ingest(organization=organization, rows=batch,
+                                               source=source, actor=actor, now=now)
+        offset += len(batch)
+
+
+def calls_ingest_all(*, organization: Organization, rows: Iterable, source: str,
                      actor: Actor | None = None, now: datetime | None = None) -> IngestResult:
-    """Any number of rows, in batches of MAX_ROWS_PER_BATCH (imports, demo)."""
-    total = IngestResult(total_charge=rating._ZERO)
+    """Any number of rows, in batches of MAX_ROWS_PER_BATCH, with every rejected row in the
+    result (the demo, tests). File imports use usage.imports, which keeps that bounded."""
+    iterator = iter(rows)
     size = ingest.MAX_ROWS_PER_BATCH
-    for offset in range(0, len(rows), size):
-        part = calls_ingest(organization=organization, rows=rows[offset:offset + size],
-                            source=source, actor=actor, now=now)
+    batches = iter(lambda: list(itertools.islice(iterator, size)), [])
+    total = IngestResult(total_charge=rating._ZERO)
+    for offset, _count, part in calls_ingest_batches(
+            organization=organization, batches=batches, source=source, actor=actor, now=now):
         total.merge(part, offset)
     return total
+
+
+def _reported_id(raw) -> str | None:
+    """The id of a rejected row as it came, for the caller to find the row; escaped when it
+    is not text (NUL, a lone surrogate), so that the JSON answer, the upload page and the
+    import command's output can carry it."""
+    value = raw.get("id") if isinstance(raw, dict) else None
+    if not isinstance(value, str):
+        return None
+    if ingest.text_problem(value):
+        return value.encode("unicode_escape").decode("ascii")
+    return value
 
 
 def _masked(number: str) -> str:

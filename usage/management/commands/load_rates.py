@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from credits.models import Organization
-from credits.services.tenants import Actor
+from credits.services.tenants import Actor, ServiceError
 from usage.decks import DeckError, parse_deck
 from usage.services import rate_deck_load
 
@@ -37,8 +37,11 @@ class Command(BaseCommand):
         if errors and not skip_bad_rows:
             raise CommandError(f"{len(errors)} bad line(s); nothing loaded "
                                "(use --skip-bad-rows to load the good ones)")
-        count = rate_deck_load(organization=organization, rates=rates,
-                               source_name=Path(file).name, replace=not merge,
-                               actor=Actor.system("load_rates"))
+        try:
+            count = rate_deck_load(organization=organization, rates=rates,
+                                   source_name=Path(file).name, replace=not merge,
+                                   actor=Actor.system("load_rates"))
+        except ServiceError as exc:
+            raise CommandError(f"{exc.message}; nothing loaded") from exc
         self.stdout.write(f"loaded {count} rates into {organization.slug}"
                           + (f", skipped {len(errors)} bad line(s)" if errors else ""))
