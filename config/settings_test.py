@@ -14,6 +14,7 @@ STORAGES["staticfiles"] = {  # noqa: F405
     "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
 }
 EXPORT_DIR = VAR_DIR / "test-exports"  # noqa: F405
+IMPORT_DIR = VAR_DIR / "test-imports"  # noqa: F405
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not SQLite's shared in-memory database: the browser tests' live server and
     # Celery worker run in threads that need connections of their own (as web and worker

@@ -208,4 +208,5 @@ class CallRecord(models.Model):
         return f"{self.call_type} {self.graph_id}"
 
 
+from .models_imports import *  # noqa: E402,F401,F403
 from .models_reports import *  # noqa: E402,F401,F403

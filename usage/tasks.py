@@ -16,7 +16,30 @@ def run_export(export_id: int) -> str | None:
 
 @shared_task
 def expire_exports() -> int:
-    """Daily: delete export files past their 7 days."""
+    """Daily: delete export files past their 7 days, and what killed exports left behind
+    (`.part` files, scratch folders) once a day old."""
     from .exports import exports_expire
 
     return exports_expire()
+
+
+# --- imports of uploaded call files ---
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def run_import(job_id: int) -> str | None:
+    """Import one uploaded file; a redelivery after a lost worker imports it again (the
+    rows already stored count as duplicates, charged once)."""
+    from .imports import import_job_run
+
+    job = import_job_run(job_id=job_id)
+    return job.status if job is not None else None
+
+
+@shared_task
+def sweep_imports() -> dict:
+    """Every few minutes: imports the broker lost are enqueued again, imports whose worker
+    vanished end as failed, and upload files of no live import are deleted."""
+    from .imports import import_jobs_sweep
+
+    return import_jobs_sweep()

@@ -78,14 +78,19 @@ def test_api_tokens_page_needs_manage_api_tokens(client_for, make_person):
         reverse("settings_api_tokens")).status_code == 403
 
 
-def test_billing_admin_imports_a_graph_file_and_sees_rejections(client_for, make_person, org):
+def test_billing_admin_imports_a_graph_file_and_sees_rejections(
+        client_for, make_person, org, django_capture_on_commit_callbacks):
     from tests.factories import load_test_deck
 
     load_test_deck(org)
     admin = client_for(make_person("billing_administrator"))
     body = json.dumps({"value": [graph_row("u1"), graph_row("u2", duration=-5),
                                  graph_row("u3", calleeNumber="+33 1234****")]}).encode()
-    page = upload(admin, reverse("reports_pstn_import"), body, name="calls.json")
+    # The file is imported by a background job, started on commit (eager in tests).
+    with django_capture_on_commit_callbacks(execute=True):
+        posted = upload(admin, reverse("reports_pstn_import"), body, name="calls.json")
+    assert posted.status_code == 302
+    page = admin.get(posted["Location"])
     assert page.status_code == 200
     assert b"Imported 1, duplicates 0, rejected 1." not in page.content  # u3 is stored unrated
     assert page.context["result"].accepted == 2

@@ -1,12 +1,17 @@
 import sys
-from pathlib import Path
+import tempfile
 
 from django.core.management.base import BaseCommand, CommandError
 
 from credits.models import Organization
 from credits.services.tenants import Actor
-from usage.ingest import FileError, rows_from_file
-from usage.services import calls_ingest_all
+from usage.imports import calls_import_file
+from usage.ingest import FileError
+
+
+def _reasons(item: dict) -> str:
+    reasons = "; ".join(f"{k}: {v}" for k, v in item["errors"].items())
+    return f"row {item['index'] + 1} (id {item['id'] or '-'}): {reasons}\n"
 
 
 class Command(BaseCommand):
@@ -22,17 +27,22 @@ class Command(BaseCommand):
         organization = Organization.objects.filter(slug=org).first()
         if organization is None:
             raise CommandError(f"no organization with slug {org!r}", returncode=2)
-        try:
-            rows = rows_from_file(Path(file).name, Path(file).read_bytes())
-        except (OSError, FileError) as exc:
-            self.stderr.write(f"cannot read {file}: {exc}")
-            sys.exit(2)
-        result = calls_ingest_all(organization=organization, rows=rows, source="import",
-                                  actor=Actor.system("import_pstn_calls"))
-        self.stdout.write(f"imported {result.accepted}, duplicates {result.duplicates}, "
-                          f"rejected {len(result.rejected)}")
-        for item in result.rejected:
-            reasons = "; ".join(f"{k}: {v}" for k, v in item["errors"].items())
-            self.stdout.write(f"row {item['index'] + 1} (id {item['id'] or '-'}): {reasons}")
-        if result.rejected:
+        # The summary line comes first but is known last: the rejected rows wait in a
+        # temporary file, so a file of a million bad rows does not wait in memory.
+        with tempfile.TemporaryFile("w+", encoding="utf-8",
+                                    errors="backslashreplace") as spool:
+            try:
+                totals = calls_import_file(
+                    organization=organization, path=file, source="import",
+                    actor=Actor.system("import_pstn_calls"),
+                    on_rejected=lambda item: spool.write(_reasons(item)))
+            except (OSError, FileError) as exc:
+                self.stderr.write(f"cannot read {file}: {exc}")
+                sys.exit(2)
+            self.stdout.write(f"imported {totals.accepted}, duplicates {totals.duplicates}, "
+                              f"rejected {totals.rejected_count}")
+            spool.seek(0)
+            for line in spool:
+                self.stdout.write(line, ending="")
+        if totals.rejected_count:
             sys.exit(1)
