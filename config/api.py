@@ -4,18 +4,24 @@
 Every endpoint needs a bearer token of one organization (usage.api_auth): `request.auth`
 is that Organization. Errors share one shape, `credits.api.Error`
 (`{"detail", "code", "errors"}`), so a client never has to parse an HTML 500 page:
-malformed JSON and wrong types are 400/422, a bad token 401, too many requests 429.
+malformed JSON and wrong types are 400/422, a bad token 401, a body over the upload limit
+413, too many requests 429, a database that went away 503 (with Retry-After). Unknown
+paths and wrong methods under /api/ answer 404 and 405 in the same shape
+(`credits.api.error_response`).
 """
 
+import functools
 import logging
 
-from django.db import InterfaceError, OperationalError
-from django.http import Http404
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpResponseNotAllowed
+from django.urls import URLPattern
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
 
+from credits.api import error_response, too_large_response, unavailable_response
 from credits.api import router as credits_router
-from credits.errors import RETRY_AFTER_S
+from credits.errors import DATABASE_UNAVAILABLE
 from usage.api import router as usage_router
 from usage.api_auth import OrganizationToken, TokenRateThrottle
 
@@ -33,14 +39,8 @@ api = NinjaAPI(
 
 logger = logging.getLogger(__name__)
 
-_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-          405: "method_not_allowed", 413: "too_large", 422: "validation_error",
-          429: "rate_limited", 503: "unavailable"}
-
-
 def _error(request, status: int, detail: str, errors=None, code: str | None = None):
-    body = {"detail": detail, "code": code or _CODES.get(status, "error"), "errors": errors}
-    return api.create_response(request, body, status=status)
+    return error_response(status, detail, errors, code)
 
 
 def _clean(errors) -> list[dict]:
@@ -84,16 +84,46 @@ def on_not_found(request, exc):
     return _error(request, 404, "Not found.")
 
 
-@api.exception_handler(OperationalError)
-@api.exception_handler(InterfaceError)
+@api.exception_handler(RequestDataTooBig)
+def on_too_large(request, exc):
+    return too_large_response()
+
+
 def on_database_unavailable(request, exc):
-    # The database is down or restarting (or a transaction lost a deadlock): nothing was
-    # stored, so the client may send the same request again.
+    # Django's errors and psycopg's own: an error raised inside psycopg's COPY (a backend
+    # terminated mid-ingest) reaches here unwrapped by Django.
     logger.error("API request failed: database unavailable", exc_info=exc)
-    response = _error(request, 503, "The service is temporarily unavailable; retry the "
-                                    "same request shortly.", code="unavailable")
-    response["Retry-After"] = str(RETRY_AFTER_S)
-    return response
+    return unavailable_response()
+
+
+for _cls in DATABASE_UNAVAILABLE:
+    api.add_exception_handler(_cls, on_database_unavailable)
+
+
+def _json_not_allowed(view):
+    """ninja answers a method an operation does not serve with a plain-text 405."""
+
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        if isinstance(response, HttpResponseNotAllowed):
+            allowed = response["Allow"]
+            response = _error(request, 405, f"Method {request.method} is not allowed here; "
+                                            f"allowed: {allowed}.")
+            response["Allow"] = allowed
+        return response
+
+    return wrapped
+
+
+def urls():
+    """`api.urls`, with the operations' 405 answers in the API's error shape."""
+    patterns, app_name, namespace = api.urls
+    for pattern in patterns:
+        if isinstance(pattern, URLPattern) and getattr(
+                pattern.callback, "__module__", "").startswith("ninja."):
+            pattern.callback = _json_not_allowed(pattern.callback)
+    return patterns, app_name, namespace
 
 
 api.add_router("/", usage_router)

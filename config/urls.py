@@ -1,8 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 
-from .api import api
+from credits.errors import api_not_found
+
+from . import api
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -28,12 +30,16 @@ urlpatterns = [
         auth_views.PasswordResetCompleteView.as_view(),
         name="password_reset_complete",
     ),
-    path("api/v1/", api.urls),
+    path("api/v1/", api.urls()),
+    # Any other path under /api/: the API's JSON 404, even with DEBUG on (whose technical
+    # 404 page would bypass handler404).
+    re_path(r"^api/", api_not_found, name="api_not_found"),
     path("", include("credits.urls")),
     path("", include("usage.urls")),
     path("", include("notifications.urls")),
 ]
 
+handler400 = "credits.errors.bad_request"
 handler403 = "credits.errors.forbidden"
 handler404 = "credits.errors.not_found"
 handler500 = "credits.errors.server_error"

@@ -1,44 +1,82 @@
+"""The error answers of the site (Django's handler400/403/404/500) and of a database that
+went away. Under /api/ they answer in the API's JSON error shape (config.api), so an API
+client never has to parse an HTML page."""
+
+import sys
+
+import psycopg
+from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse, HttpResponseServerError
 from django.shortcuts import render
+from django.template import loader
+from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 
 from .access import public
+from .api import RETRY_AFTER_S, error_response, too_large_response, unavailable_response
+
+# A database that cannot be reached or went away: refused connections, restarts, closed or
+# terminated connections. Django wraps what psycopg raises through its cursors; what psycopg
+# raises on its own (inside a COPY, say) arrives unwrapped, hence its base classes too.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, psycopg.OperationalError,
+                        psycopg.InterfaceError)
+
+
+def database_unavailable(exc) -> bool:
+    """True for the errors of a database that cannot be reached or went away."""
+    return isinstance(exc, DATABASE_UNAVAILABLE)
+
+
+def is_api(request) -> bool:
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
+@public
+def bad_request(request, exception=None):
+    if is_api(request):
+        if isinstance(exception, RequestDataTooBig):
+            return too_large_response()
+        return error_response(400, "Bad request.")
+    return defaults.bad_request(request, exception)
 
 
 @public
 def forbidden(request, exception=None):
+    if is_api(request):
+        return error_response(403, "Forbidden.")
     return render(request, "403.html", status=403)
 
 
 @public
 def not_found(request, exception=None):
+    if is_api(request):
+        return error_response(404, "No such API path; see /api/v1/docs.")
     return render(request, "404.html", status=404)
+
+
+@public
+@csrf_exempt  # answers every method with a 404 and changes nothing
+def api_not_found(request, *args, **kwargs):
+    """Any path under /api/ that no API route serves."""
+    return not_found(request)
 
 
 @public
 def server_error(request):
     # No context processors that touch the database: the database may be what failed.
-    import sys
-
-    from django.http import HttpResponse, HttpResponseServerError
-    from django.template import loader
-
-    if database_unavailable(sys.exc_info()[1]):
+    unavailable = database_unavailable(sys.exc_info()[1])
+    if is_api(request):
+        if unavailable:
+            return unavailable_response()
+        return error_response(500, "Internal error; it has been logged.")
+    if unavailable:
         # The database is down or restarting: a temporary condition, not a bug; say so
         # (503 with Retry-After) so that people, proxies and clients try again.
         response = HttpResponse(loader.get_template("503.html").render(), status=503)
         response["Retry-After"] = str(RETRY_AFTER_S)
         return response
     return HttpResponseServerError(loader.get_template("500.html").render())
-
-
-RETRY_AFTER_S = 5
-
-
-def database_unavailable(exc) -> bool:
-    """True for the errors of a database that cannot be reached or went away (Django's
-    OperationalError and InterfaceError: refused connections, restarts, closed ones)."""
-    from django.db import InterfaceError, OperationalError
-
-    return isinstance(exc, OperationalError | InterfaceError)
 
 
 def locked_out(request, original_response=None, credentials=None):

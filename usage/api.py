@@ -10,7 +10,7 @@ from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
-from credits.api import Error  # the one error shape of every endpoint
+from credits.api import ApiText, Error  # one error shape; one text type of every input
 from credits.services.tenants import Actor, ServiceError
 
 from . import ingest
@@ -95,11 +95,11 @@ class PstnCallsPage(Schema):
 
 
 class AuthorizeIn(Schema):
-    userPrincipalName: str = Field(..., min_length=1, max_length=128)
-    calleeNumber: str = Field(..., min_length=1, max_length=64,
-                              description="E.164, e.g. +33123456789")
-    callType: str = Field(..., min_length=1, max_length=32,
-                          description="user_out, conf_out, ucap_out, ... (call-types.csv)")
+    userPrincipalName: ApiText = Field(..., min_length=1, max_length=128)
+    calleeNumber: ApiText = Field(..., min_length=1, max_length=64,
+                                  description="E.164, e.g. +33123456789")
+    callType: ApiText = Field(..., min_length=1, max_length=32,
+                              description="user_out, conf_out, ucap_out, ... (call-types.csv)")
 
 
 class AuthorizeOut(Schema):
@@ -114,10 +114,12 @@ class AuthorizeOut(Schema):
                          "when unlimited (free) or refused.")
 
 
-ERRORS = {400: Error, 401: Error, 422: Error, 429: Error}
+# 503: the database went away; nothing was stored and the same request may be sent again.
+ERRORS = {400: Error, 401: Error, 422: Error, 429: Error, 503: Error}
+BODY_ERRORS = {**ERRORS, 413: Error}  # a body over DATA_UPLOAD_MAX_MEMORY_SIZE
 
 
-@router.post("/pstn-calls", response={200: PstnCallsResult, **ERRORS},
+@router.post("/pstn-calls", response={200: PstnCallsResult, **BODY_ERRORS},
              summary="Post finished PSTN calls (Graph pstnCallLogRow, up to 1000)")
 def post_pstn_calls(request, body: PstnCallsIn):
     try:
@@ -163,13 +165,18 @@ def _utc(value: datetime) -> datetime:
 
 
 @router.get("/pstn-calls", response={200: PstnCallsPage, **ERRORS}, by_alias=True,
-            summary="PSTN calls that started in a range of at most 90 days, 1000 per page")
+            summary="PSTN calls that started in a range of at most 90 days, 1000 per page",
+            description="The calls whose start time is from `fromDateTime` to `toDateTime`, "
+                        "both included (as in Microsoft Graph): equal bounds ask for the "
+                        "calls that started at that instant. A range over 90 days, or one "
+                        "that ends before it starts, is refused (400).")
 def get_pstn_calls(
     request,
     fromDateTime: Annotated[datetime, Query(description="UTC, inclusive (call start)")],
-    toDateTime: Annotated[datetime, Query(description="UTC, exclusive")],
-    skiptoken: Annotated[str | None, Query(alias="$skiptoken",
-                                           description="From `@odata.nextLink`.")] = None,
+    toDateTime: Annotated[datetime, Query(description="UTC, inclusive (call start)")],
+    skiptoken: Annotated[ApiText | None, Query(alias="$skiptoken",
+                                               description="From `@odata.nextLink`, "
+                                                           "as given (signed).")] = None,
 ):
     try:
         # In UTC: an offset such as +22:48 is valid ISO 8601 but not for PostgreSQL, and
@@ -177,8 +184,8 @@ def get_pstn_calls(
         start, end = (_utc(fromDateTime), _utc(toDateTime))
     except OverflowError:
         raise HttpError(400, "fromDateTime and toDateTime must be real dates.") from None
-    if end <= start:
-        raise HttpError(400, "toDateTime must be after fromDateTime.")
+    if end < start:
+        raise HttpError(400, "toDateTime must not be before fromDateTime.")
     if end - start > MAX_RANGE:
         raise HttpError(400, "The range is over 90 days; ask for at most 90 days at a time.")
     after = None
@@ -199,7 +206,7 @@ def get_pstn_calls(
             "@odata.nextLink": link}
 
 
-@router.post("/calls/authorize", response={200: AuthorizeOut, **ERRORS},
+@router.post("/calls/authorize", response={200: AuthorizeOut, **BODY_ERRORS},
              summary="May this call start, what would pay, and for how long")
 def post_authorize(request, body: AuthorizeIn):
     decision = call_authorize(organization=request.auth, upn=body.userPrincipalName,

@@ -1,8 +1,6 @@
 """Reads of the usage app; every one is scoped by organization."""
 
-import base64
 import hashlib
-import json
 import threading
 from collections import OrderedDict
 from datetime import UTC, date, datetime
@@ -14,7 +12,7 @@ from django.db.models import Q, QuerySet
 
 from credits.models import Organization, Person
 
-from . import rating
+from . import cursors, rating
 from .models import ApiToken, CallRecord, Rate, RateDeck
 
 
@@ -241,28 +239,30 @@ def rates_all(*, organization: Organization) -> QuerySet[Rate]:
 # --- call records -------------------------------------------------------------------------
 
 
+CALLS_CURSOR = "pstn-calls"
+
+
 def encode_cursor(start_at: datetime, pk: int) -> str:
-    raw = json.dumps([start_at.isoformat(), pk]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return cursors.encode_cursor(CALLS_CURSOR, start_at, pk)
 
 
 def decode_cursor(token: str) -> tuple[datetime, int]:
-    """Raises ValueError for anything that is not a cursor of ours."""
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        start, pk = json.loads(raw)
-        return datetime.fromisoformat(start), int(pk)
-    except Exception as exc:
-        raise ValueError("invalid $skiptoken") from exc
+    """Raises ValueError (cursors.InvalidCursor) for anything that is not a cursor of
+    ours."""
+    start, pk = cursors.decode_row_cursor(token, CALLS_CURSOR)
+    if not isinstance(start, datetime):
+        raise cursors.InvalidCursor("not a call cursor")
+    return start, pk
 
 
 def call_records_page(*, organization: Organization, start: datetime, end: datetime,
                       after: tuple[datetime, int] | None = None,
                       size: int = 1000) -> tuple[list[CallRecord], tuple[datetime, int] | None]:
-    """Calls that started in [start, end), in (start time, id) order, keyset-paged: the rows
-    and the cursor of the next page (None on the last)."""
+    """Calls that started in [start, end], both bounds inclusive as in Graph, in (start
+    time, id) order, keyset-paged: the rows and the cursor of the next page (None on the
+    last)."""
     qs = CallRecord.objects.filter(organization=organization, start_at__gte=start,
-                                   start_at__lt=end)
+                                   start_at__lte=end)
     if after is not None:
         a_start, a_pk = after
         qs = qs.filter(Q(start_at__gt=a_start) | Q(start_at=a_start, pk__gt=a_pk))

@@ -103,7 +103,7 @@ EXPECT = {
 # The JSON API: bearer tokens, not roles (tested at the end of this file).
 API = {"api:openapi-json": 200, "api:openapi-view": 200, "api:api-root": 404,
        "api:post_pstn_calls": 401, "api:get_pstn_calls": 401, "api:post_authorize": 401,
-       "api:credits_balance": 401}
+       "api:credits_balance": 401, "api_not_found": 404}
 
 
 def post_data(name: str, world: dict) -> dict:
