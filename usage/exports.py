@@ -18,12 +18,16 @@ import json
 import logging
 import os
 import queue
+import re
 import secrets
+import shutil
+import tempfile
 import threading
 import time as clock
 import zipfile
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -32,10 +36,12 @@ from pathlib import Path
 import xlsxwriter
 from babel.numbers import get_currency_symbol
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from xlsxwriter.exceptions import FileCreateError
 
 from credits.events import event_emit
 from credits.models import Organization, Person
@@ -145,9 +151,35 @@ class _Progress:
             self.fn(done)
 
 
+PART_SUFFIX = ".part"
+SCRATCH_SUFFIX = ".tmp"
+
+
 def _atomic_path(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    return path.with_name(path.name + ".part")
+    return path.with_name(path.name + PART_SUFFIX)
+
+
+@contextmanager
+def _writing(path: Path, *, scratch: bool = False):
+    """Yield (the `.part` file to write, a private scratch folder or None) next to `path`.
+
+    The scratch folder holds the writer's own temporary files (XlsxWriter's constant-memory
+    row files and the parts it zips) and is always removed; on any exception (a failed
+    query, a full disk, a Celery time limit, Ctrl-C) the `.part` goes too, so a failed
+    export leaves nothing behind. Only a killed process can leave them: exports_expire
+    sweeps those."""
+    part = _atomic_path(path)
+    folder = Path(tempfile.mkdtemp(prefix=f"{path.name}.", suffix=SCRATCH_SUFFIX,
+                                   dir=part.parent)) if scratch else None
+    try:
+        yield part, folder
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 # --- Excel --------------------------------------------------------------------------------
@@ -274,6 +306,9 @@ def _write_summary(workbook, sheet, summary: _Summary, job: ExportJob, fmt: Xlsx
     r += 1
     sheet.write_string(r, 0, f"{f.start.isoformat()} to {f.end.isoformat()} (UTC)")
     r += 2
+    if not summary.calls:
+        sheet.write_string(r, 0, _("No calls in this range."), fmt.bold)
+        r += 2
     for label, value, cell_format in (
         ("Calls", summary.calls, fmt.number),
         ("Minutes", float(minutes_of(summary.seconds)), fmt.minutes),
@@ -318,6 +353,8 @@ def _write_summary(workbook, sheet, summary: _Summary, job: ExportJob, fmt: Xlsx
         return ((v[0], fmt.number), (float(minutes_of(v[1])), fmt.minutes),
                 (float(v[2]), fmt.money))
 
+    if not summary.by_day:
+        return  # no tables to fill, and a chart needs at least one series
     table("By call type", ["Call type", "Calls", "Minutes", "Credits spent"],
           [(text_key(k), measures(v)) for k, v in sorted(summary.by_type.items())])
     day_first, day_last = table(
@@ -328,12 +365,11 @@ def _write_summary(workbook, sheet, summary: _Summary, job: ExportJob, fmt: Xlsx
            for k, v in sorted(summary.by_user.items(), key=lambda kv: (-kv[1][2], kv[0]))])
     # A native Excel chart of the spend per day, drawn from the cells above.
     chart = workbook.add_chart({"type": "column"})
-    if summary.by_day:
-        chart.add_series({
-            "name": "Credits spent",
-            "categories": [sheet.name, day_first, 0, day_last, 0],
-            "values": [sheet.name, day_first, 3, day_last, 3],
-        })
+    chart.add_series({
+        "name": "Credits spent",
+        "categories": [sheet.name, day_first, 0, day_last, 0],
+        "values": [sheet.name, day_first, 3, day_last, 3],
+    })
     chart.set_title({"name": "Credits spent per day"})
     chart.set_legend({"none": True})
     chart.set_x_axis({"date_axis": True, "num_format": "yyyy-mm-dd"})
@@ -373,14 +409,13 @@ def write_xlsx(path, job: ExportJob, *, progress: ProgressFn | None = None,
                rows_per_sheet: int = MAX_SHEET_ROWS) -> int:
     """Write the workbook to `path`; returns the number of calls written."""
     path = Path(path)
-    part = _atomic_path(path)
-    workbook = xlsxwriter.Workbook(str(part), {
-        "constant_memory": True,
-        "strings_to_formulas": False,
-        "strings_to_urls": False,
-        "tmpdir": str(part.parent),
-    })
-    try:
+    with _writing(path, scratch=True) as (part, scratch):
+        workbook = xlsxwriter.Workbook(str(part), {
+            "constant_memory": True,
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+            "tmpdir": str(scratch),
+        })
         fmt = XlsxFormats(workbook, job.currency)
         summary_sheet = workbook.add_worksheet("Summary")
         per_sheet = rows_per_sheet - 1
@@ -407,9 +442,14 @@ def write_xlsx(path, job: ExportJob, *, progress: ProgressFn | None = None,
         _write_summary(workbook, summary_sheet, summary, job, fmt)
         _write_parameters(workbook.add_worksheet("Parameters"), job, done, fmt)
         summary_sheet.activate()
-    finally:
-        workbook.close()
-    os.replace(part, path)
+        try:
+            workbook.close()
+        except FileCreateError as exc:
+            # XlsxWriter wraps the OSError (a full disk, a folder gone): callers handle
+            # OSError, as for the zip.
+            cause = exc.args[0] if exc.args else None
+            raise cause if isinstance(cause, OSError) else OSError(str(exc)) from exc
+        os.replace(part, path)
     return done
 
 
@@ -496,7 +536,10 @@ def _csv_copy(member, job: ExportJob, tick: _Progress) -> int:
     """COPY's rows arrive one small message each: they are gathered into large blocks, and
     a second thread compresses and writes the blocks (zlib releases the GIL) while this one
     keeps reading from PostgreSQL."""
-    sql, params = _csv_select(job)
+    try:
+        sql, params = _csv_select(job)
+    except EmptyResultSet:  # a user filter that matches nobody: Django makes no SQL
+        return 0
     done = 0
     blocks: queue.Queue = queue.Queue(maxsize=8)
     failed: list[BaseException] = []
@@ -538,18 +581,19 @@ def _csv_copy(member, job: ExportJob, tick: _Progress) -> int:
 def write_csv_zip(path, job: ExportJob, *, progress: ProgressFn | None = None) -> int:
     """Write Microsoft's export zip to `path`; returns the number of calls written."""
     path = Path(path)
-    part = _atomic_path(path)
     tick = _Progress(progress)
-    # Level 1: most of deflate's gain on CSV for a fraction of its time.
-    with zipfile.ZipFile(part, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as z:
-        with z.open(csv_member_name(job), "w", force_zip64=True) as member:
-            member.write(_csv_header())
-            if connection.vendor == "postgresql":
-                done = _csv_copy(member, job, tick)
-            else:
-                done = _csv_python(member, job, tick)
-        z.writestr("parameters.json", json.dumps(job.parameters(done), indent=2))
-    os.replace(part, path)
+    with _writing(path) as (part, _scratch):
+        # Level 1: most of deflate's gain on CSV for a fraction of its time.
+        with zipfile.ZipFile(part, "w", compression=zipfile.ZIP_DEFLATED,
+                             compresslevel=1) as z:
+            with z.open(csv_member_name(job), "w", force_zip64=True) as member:
+                member.write(_csv_header())
+                if connection.vendor == "postgresql":
+                    done = _csv_copy(member, job, tick)
+                else:
+                    done = _csv_python(member, job, tick)
+            z.writestr("parameters.json", json.dumps(job.parameters(done), indent=2))
+        os.replace(part, path)
     return done
 
 
@@ -660,7 +704,7 @@ def export_run(*, export_id: int) -> Export | None:
         # one file.
         for leftover in target.parent.glob(f"{export.pk}-*"):
             if leftover != target:
-                leftover.unlink(missing_ok=True)
+                _remove(leftover)
         now = timezone.now()
         export.status = ExportStatus.DONE
         export.progress = 100
@@ -697,9 +741,73 @@ def export_file(export: Export) -> Path | None:
     return path
 
 
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+# What export_run and _writing put in EXPORT_DIR/<organization id>/: the file
+# "<export id>-<16 hex>.xlsx|.zip", its ".part" and the scratch folder "<file>.<random>.tmp"
+# (holding XlsxWriter's "tmp..." files). Writers that had no scratch folder left
+# XlsxWriter's "tmp<8 characters>" files in the organization's folder itself.
+_EXPORT_NAME = re.compile(
+    r"(?P<pk>[0-9]+)-[0-9a-f]{16}\.(?:xlsx|zip)(?P<partial>\.part|\.[a-z0-9_]+\.tmp)?\Z")
+_WRITER_TMP = re.compile(r"tmp[a-z0-9_]{8}\Z")
+STRAY_AGE = timedelta(days=1)
+
+
+def exports_sweep(*, now: datetime | None = None) -> int:
+    """Delete what killed runs left in EXPORT_DIR: `.part` files, scratch folders, writer
+    temporary files, and finished files no export points to, once they are a day old and
+    belong to no queued or running export. Returns the number of entries deleted."""
+    now = now or timezone.now()
+    root = export_dir()
+    if not root.is_dir():
+        return 0
+    cutoff = (now - STRAY_AGE).timestamp()
+    candidates: list[tuple[Path, int | None, bool]] = []  # path, export id, finished file
+    # Only the organizations' folders, and only names this module makes: EXPORT_DIR may be
+    # a shared volume holding other things.
+    for folder in (p for p in root.iterdir() if p.name.isdigit() and p.is_dir()):
+        for entry in folder.iterdir():
+            if _WRITER_TMP.match(entry.name):
+                candidates.append((entry, None, False))
+            elif m := _EXPORT_NAME.match(entry.name):
+                candidates.append((entry, int(m["pk"]), not m["partial"]))
+    candidates = [c for c in candidates if _mtime(c[0]) < cutoff]
+    if not candidates:
+        return 0
+    ids = {pk for _path, pk, _final in candidates if pk is not None}
+    live = set(Export.objects.filter(pk__in=ids, status__in=(
+        ExportStatus.QUEUED, ExportStatus.RUNNING)).values_list("pk", flat=True))
+    kept = set(Export.objects.filter(pk__in=ids, status=ExportStatus.DONE).exclude(
+        file_path="").values_list("file_path", flat=True))
+    removed = 0
+    for path, pk, final in candidates:
+        if pk in live or (final and str(path.relative_to(root)) in kept):
+            continue
+        try:
+            _remove(path)
+        except OSError:
+            logger.warning("could not delete %s", path, exc_info=True)
+            continue
+        removed += 1
+    return removed
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.lstat().st_mtime
+    except OSError:
+        return float("inf")  # gone meanwhile: nothing to do
+
+
 def exports_expire(*, now: datetime | None = None) -> int:
     """Delete the files of exports past their expiry and mark them expired; exports stuck
-    running for hours (a lost worker) are marked failed. Returns the number expired."""
+    running for hours (a lost worker) are marked failed; then sweep what killed runs left
+    behind (exports_sweep). Returns the number expired."""
     now = now or timezone.now()
     count = 0
     for export in Export.objects.filter(expires_at__lte=now).exclude(
@@ -717,4 +825,7 @@ def exports_expire(*, now: datetime | None = None) -> int:
                           started_at__lt=now - timedelta(hours=6)).update(
         status=ExportStatus.FAILED, error="The export stopped (worker lost).",
         finished_at=now)
+    swept = exports_sweep(now=now)
+    if swept:
+        logger.info("deleted %s leftover file(s) of stopped exports", swept)
     return count

@@ -6,17 +6,17 @@ call records a page at a time with keyset paging on (sort column, id): each page
 index range, however deep.
 """
 
-import base64
-import json
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import Count, F, Max, Q, QuerySet, Sum
+from django.utils.translation import gettext as _
 
 from credits.models import Organization, Person
+from credits.text import text_problem
 
-from . import rating
+from . import cursors, rating
 from .models import CallRecord, ChargedTo
 from .models_reports import UsageDestinationRollup, UsagePersonDay, UsageRollup
 
@@ -95,11 +95,33 @@ class ReportFilters:
                                   ("capability", self.capability)) if v}
 
 
+QUERY_TEXT_MAX = 200
+
+
+def query_text(query, name: str, *, max_length: int = QUERY_TEXT_MAX) -> tuple[str, bool]:
+    """The text parameter `name` of a GET or POST QueryDict (or a dict), stripped and cut to
+    `max_length`, and whether it was usable: ("", False) when it holds a character that
+    cannot reach the database (a NUL, which PostgreSQL refuses even in a search, or a lone
+    surrogate). Every report, export and rates parameter is read here."""
+    value = query.get(name)
+    if not isinstance(value, str):
+        return "", value is None
+    if text_problem(value):
+        return "", False
+    return value.strip()[:max_length], True
+
+
 def filters_from_query(query, *, today: date) -> tuple[ReportFilters, dict[str, str]]:
     """The report's filters from URL parameters. Unknown values are dropped and reported in
     the errors dict (field -> message); the page still shows the default for that field."""
     errors: dict[str, str] = {}
-    get = query.get
+
+    def get(name: str) -> str:
+        value, usable = query_text(query, name)
+        if not usable:
+            errors[name] = _("Contains a character that is not allowed.")
+        return value
+
     kind = get("range") or DEFAULT_RANGE
     if kind not in RANGES:
         errors["range"] = "Choose 7, 28 or 90 days, or a custom range."
@@ -135,7 +157,7 @@ def filters_from_query(query, *, today: date) -> tuple[ReportFilters, dict[str, 
             errors[name] = "Not a value of this list."
             value = ""
         values[name] = value
-    user = (get("user") or "").strip()[:128]
+    user = get("user")[:128]
     return ReportFilters(start=start, end=end, range=kind, user=user, **values), errors
 
 
@@ -360,39 +382,16 @@ def parse_sort(value: str) -> str:
     return value if key in SORTS else DEFAULT_SORT
 
 
-def _encode(value) -> str:
-    if isinstance(value, datetime):
-        value = ["t", value.isoformat()]
-    elif isinstance(value, Decimal):
-        value = ["d", str(value)]
-    else:
-        value = ["v", value]
-    return json.dumps(value)
-
-
-def _decode(raw):
-    kind, value = raw
-    if kind == "t":
-        return datetime.fromisoformat(value)
-    if kind == "d":
-        return Decimal(value)
-    return value
-
-
 def encode_cursor(sort: str, value, pk: int) -> str:
-    raw = json.dumps([sort, _encode(value), pk]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return cursors.encode_cursor(f"report:{sort}", value, pk)
 
 
 def decode_cursor(token: str, sort: str) -> tuple[object, int] | None:
-    """The cursor's (value, id), or None for anything that is not a cursor of this sort."""
+    """The cursor's (value, id), or None for anything that is not a cursor of this sort
+    (the page then starts from the top)."""
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        cursor_sort, value, pk = json.loads(raw)
-        if cursor_sort != sort:
-            return None
-        return _decode(json.loads(value)), int(pk)
-    except Exception:
+        return cursors.decode_row_cursor(token, f"report:{sort}")
+    except cursors.InvalidCursor:
         return None
 
 

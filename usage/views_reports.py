@@ -292,7 +292,12 @@ def export_create(request):
     if not may_see_rows(request.person):
         raise PermissionDenied
     today = timezone.now().astimezone(UTC).date()
-    filters, _errors = report.filters_from_query(request.POST, today=today)
+    filters, errors = report.filters_from_query(request.POST, today=today)
+    if errors:
+        # Exporting without a filter the person set would export more than they asked for.
+        messages.error(request, _("Nothing was exported: some filters were not understood "
+                                  "(%(fields)s).") % {"fields": ", ".join(sorted(errors))})
+        return redirect(reverse("reports_pstn_usage") + "?" + urlencode(filters.query()))
     from .exports import export_request
 
     try:

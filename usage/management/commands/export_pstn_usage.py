@@ -1,4 +1,6 @@
+import signal
 import sys
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -8,7 +10,25 @@ from django.utils import timezone
 from credits.models import Organization
 from usage.exports import ExportJob, write_export
 from usage.models_reports import ExportFormat
-from usage.report import ReportFilters
+from usage.report import EARLIEST, LATEST, ReportFilters
+
+
+@contextmanager
+def _stopped_cleanly():
+    """SIGTERM (a `kill`, a container stopping) becomes an exception, so the writer removes
+    its partial file and scratch folder as it does for Ctrl-C."""
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread (called from code): nothing to install
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class Command(BaseCommand):
@@ -34,10 +54,13 @@ class Command(BaseCommand):
             raise CommandError(f"dates are YYYY-MM-DD: {exc}", returncode=2) from None
         if last < first:
             raise CommandError("--to is before --from", returncode=2)
+        if first < EARLIEST or last > LATEST:
+            raise CommandError(f"dates are from {EARLIEST} to {LATEST}", returncode=2)
         job = ExportJob(organization, ReportFilters(start=first, end=last, range="custom"),
                         timezone.now(), None, "export_pstn_usage")
         try:
-            rows = write_export(Path(output), job, fmt)
+            with _stopped_cleanly():
+                rows = write_export(Path(output), job, fmt)
         except OSError as exc:
             self.stderr.write(f"cannot write {output}: {exc}")
             sys.exit(2)
