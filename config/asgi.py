@@ -2,5 +2,9 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from .checks import require_secret_key
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# Without a key every request would fail: refuse to start, saying why.
+require_secret_key()
 application = get_asgi_application()

@@ -14,7 +14,8 @@ from .env import BASE_DIR, VAR_DIR, env
 DEBUG = env.bool("DEBUG", default=False)
 
 _DEV_SECRET = "dev-only-insecure-key-do-not-use-in-production-0123456789abcdef"
-# Outside DEBUG a real key is required: Django refuses to start with an empty one.
+# Outside DEBUG a real key is required: `manage.py check` and the WSGI entry point refuse
+# to start without one (config/checks.py).
 SECRET_KEY = env("SECRET_KEY", default=_DEV_SECRET if DEBUG else "")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -32,6 +33,7 @@ INSTALLED_APPS = [
     "credits",
     "usage",
     "notifications",
+    "config",  # the deployment checks (config/checks.py)
 ]
 
 MIDDLEWARE = [
@@ -110,6 +112,11 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "credits.errors.locked_out"
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_VERBOSE = False  # no start-up banner in every command's output
+# The number of reverse proxies in front of the app that append the client's address to
+# X-Forwarded-For (README). 0: REMOTE_ADDR is the client and the header is ignored.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# The lockout is keyed on the client's address: behind a proxy, REMOTE_ADDR would be shared.
+AXES_CLIENT_IP_CALLABLE = "credits.client_ip.client_ip"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -178,6 +185,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "usage.tasks.expire_exports",
         "schedule": crontab(minute=30, hour=1),
     },
+    "usage-sweep-imports": {
+        "task": "usage.tasks.sweep_imports",
+        "schedule": 300.0,
+    },
 }
 
 # Requests per minute per API token, counted in the shared cache (0: no limit).
@@ -221,6 +232,8 @@ STORAGES = {
 # Without collectstatic (make run, tests) WhiteNoise serves straight from the app folders.
 WHITENOISE_USE_FINDERS = True
 EXPORT_DIR = env.path("EXPORT_DIR", default=VAR_DIR / "exports")
+# Uploaded call files waiting for (or in) their background import; private, never served.
+IMPORT_DIR = env.path("IMPORT_DIR", default=VAR_DIR / "imports")
 
 # --- Security -------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

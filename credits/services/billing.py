@@ -722,12 +722,23 @@ def _attempt_succeeded(*, account, attempt, now) -> None:
     )
 
 
+def recharge_failure_reason(*, kind: str, code: str) -> str:
+    """Why a charge failed, in the active language. After a provider error an automatic
+    recharge is tried again after its back-off; a purchase is not (the person who placed
+    the order decides), so its words say what to do instead."""
+    if kind == RechargeKind.PURCHASE and code == "processing_error":
+        return _("The payment provider could not process the card, and nothing was charged. "
+                 "Try again later or use another card.")
+    return reason_for(code)
+
+
 def _attempt_failed(*, account, attempt, code: str, now) -> None:
     org = account.organization
     attempt.status = RechargeStatus.FAILED
     attempt.reason_code = code or "card_declined"
     with translation.override("en"):
-        attempt.reason = reason_for(attempt.reason_code)[:200]
+        attempt.reason = recharge_failure_reason(kind=attempt.kind,
+                                                 code=attempt.reason_code)[:200]
     attempt.save()
     disabled = False
     next_at = None

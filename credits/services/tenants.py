@@ -1,8 +1,9 @@
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from ..client_ip import client_ip
 from ..models import AuditEntry, Organization, Person, PersonRole, User
 from ..roles import ROLES_BY_CODE
 
@@ -19,9 +20,8 @@ class Actor:
     def from_request(cls, request) -> "Actor":
         person = getattr(request, "person", None)
         label = person.upn if person else str(getattr(request, "user", "") or "anonymous")
-        # Behind a proxy, REMOTE_ADDR is the proxy; the proxy's own header is not trusted
-        # by default because anyone can send it.
-        return cls(person=person, label=label, ip=request.META.get("REMOTE_ADDR"))
+        # Behind the proxies counted by TRUSTED_PROXY_COUNT, the address they forward.
+        return cls(person=person, label=label, ip=client_ip(request))
 
     @classmethod
     def system(cls, label: str) -> "Actor":
@@ -113,9 +113,13 @@ def person_create(
     roles: list[str] | tuple[str, ...] = (),
     actor: Actor,
 ) -> Person:
+    """Add a person to the directory. A user name already taken (case aside), also by a
+    concurrent transaction, raises ServiceError with code "person_exists"."""
     codes = _validate_roles(roles)
+    taken = ServiceError(_("A person with this user name already exists."), field="upn",
+                         code="person_exists")
     if organization.people.filter(upn__iexact=upn).exists():
-        raise ServiceError(_("A person with this user name already exists."), field="upn")
+        raise taken
     person = Person(
         organization=organization,
         display_name=display_name,
@@ -124,8 +128,16 @@ def person_create(
         usage_location=usage_location.upper(),
         preferred_language=preferred_language,
     )
-    person.full_clean()
-    person.save()
+    # The unique user name is left to the database: a check here could not see a person
+    # that a concurrent import is creating, the constraint does.
+    person.full_clean(validate_constraints=False)
+    try:
+        with transaction.atomic():
+            person.save()
+    except IntegrityError:
+        if organization.people.filter(upn__iexact=upn).exists():
+            raise taken from None
+        raise
     PersonRole.objects.bulk_create([PersonRole(person=person, role=c) for c in codes])
     audit_record(
         organization=organization,
@@ -140,6 +152,9 @@ def person_create(
 @transaction.atomic
 def person_set_roles(*, person: Person, roles, actor: Actor) -> Person:
     codes = _validate_roles(roles)
+    # Locked, so that concurrent changes of one person's roles (two imports giving the same
+    # role) read each other's result instead of inserting the same role twice.
+    Person.objects.select_for_update().only("pk").get(pk=person.pk)
     before = sorted(person.roles.values_list("role", flat=True))
     if before == codes:
         return person
@@ -181,8 +196,15 @@ def person_enable_sign_in(*, person: Person, password: str | None, actor: Actor)
     """Give a person with an e-mail a sign-in account (they set a password by reset)."""
     if not person.email:
         raise ServiceError(_("The person has no e-mail address."), field="email")
-    user = person.user
-    if user is None:
+    # Locked and read again: a concurrent call may have linked an account meanwhile.
+    # get_or_create copes with an account created concurrently (its insert fails, the
+    # account is read back), and the one-to-one link refuses an account taken by another
+    # person with an IntegrityError for the caller to explain.
+    locked = Person.objects.select_for_update().get(pk=person.pk)
+    user = locked.user
+    if user is not None:
+        person.user = user
+    else:
         user, _created = User.objects.get_or_create(email=person.email.lower())
         person.user = user
         person.save(update_fields=["user"])

@@ -107,7 +107,9 @@ def add_funds_confirm(request):
         "payment_method": form.cleaned_data["payment_method"].pk})
     return render(request, "credits/billing/add_funds.html", _context(
         request, form=form, recommended=sel.recommended_amounts(organization=org),
-        has_cards=True, declined=attempt), status=200)
+        has_cards=True, declined=attempt,
+        declined_reason=svc.recharge_failure_reason(kind=attempt.kind,
+                                                    code=attempt.reason_code)), status=200)
 
 
 @permission("view_billing")
