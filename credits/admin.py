@@ -55,12 +55,14 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
 @admin.register(DomainEvent)
 class DomainEventAdmin(admin.ModelAdmin):
-    list_display = ["occurred_at", "organization", "name", "dispatched_at"]
-    list_filter = ["name", "organization"]
-    readonly_fields = ["organization", "name", "payload", "dedupe_key", "occurred_at"]
+    list_display = ["occurred_at", "organization", "name", "dispatched_at", "parked_at",
+                    "dispatch_failures"]
+    list_filter = ["name", "organization", ("parked_at", admin.EmptyFieldListFilter)]
+    readonly_fields = ["organization", "name", "payload", "dedupe_key", "occurred_at",
+                       "dispatch_failures", "last_error"]
 
 
-# --- licenses (issue 4) ---
+# --- licenses ---
 from .models import LicenseAssignment, MinutePool, Subscription  # noqa: E402
 
 

@@ -5,12 +5,15 @@ months, and auto-recharge on. Idempotent: an account with history is left as it 
 from datetime import timedelta
 from decimal import Decimal
 
+from django.db import transaction
 from django.utils import timezone
 
-from .gateway import get_gateway
 from .models import LedgerEntry, RechargeAttempt, RechargeKind
+from .payments.base import get_gateway
 from .selectors.billing import payment_methods
-from .services import billing as svc
+from .services.ledger import credit_account_lock
+from .services.payment_methods import payment_method_add
+from .services.recharges import auto_recharge_configure, recharge_attempt_finish
 from .services.tenants import Actor
 
 DEMO_CARD = "4242424242424242"
@@ -34,7 +37,7 @@ def _fund_in_the_past(*, org, account, method, kind, amount, at) -> None:
     )
     result = get_gateway().charge(token=method.gateway_token, amount=amount,
                                   currency=account.currency, idempotency_key=str(attempt.pk))
-    svc._attempt_finish(attempt_id=attempt.pk, result=result, now=at)
+    recharge_attempt_finish(attempt_id=attempt.pk, result=result, now=at)
     account.refresh_from_db()
 
 
@@ -46,19 +49,17 @@ def seed(org, out) -> None:
     method = payment_methods(organization=org).filter(last4="4242").first()
     if method is None:
         year = timezone.now().year + 3
-        method = svc.payment_method_add(organization=org, number=DEMO_CARD, exp_month=12,
-                                        exp_year=year, cvc="123", holder_name="Contoso Ltd",
-                                        actor=actor)
-    from django.db import transaction
-
+        method = payment_method_add(organization=org, number=DEMO_CARD, exp_month=12,
+                                    exp_year=year, cvc="123", holder_name="Contoso Ltd",
+                                    actor=actor)
     with transaction.atomic():
-        account = svc.credit_account_lock(organization=org)
+        account = credit_account_lock(organization=org)
     now = timezone.now()
     for days_ago, kind, amount in HISTORY:
         _fund_in_the_past(org=org, account=account, method=method, kind=kind, amount=amount,
                           at=now - timedelta(days=days_ago))
-    svc.auto_recharge_configure(organization=org, enabled=True, amount=Decimal(100),
-                                trigger=Decimal(50), payment_method=method, actor=actor)
+    auto_recharge_configure(organization=org, enabled=True, amount=Decimal(100),
+                            trigger=Decimal(50), payment_method=method, actor=actor)
     account.refresh_from_db()
     out.write(f"credits: balance {account.balance} {account.currency}, auto-recharge on "
               f"(add 100 below 50, {method.label})")

@@ -2,9 +2,12 @@
 
 `credits` never imports its subscribers (notifications subscribes in its AppConfig.ready()).
 An event is a `DomainEvent` row written in the same transaction as the change (an outbox),
-then dispatched after commit by a Celery task; the beat task `dispatch_pending_events`
-picks up anything a crash or a broker outage left behind. Handlers must be idempotent:
-an event may be dispatched again after a crash between a handler and the commit.
+then dispatched after commit by a Celery task (`event_recorded`, connected by
+credits.apps); the beat task `dispatch_pending_events` picks up anything a crash or a
+broker outage left behind. Handlers must be idempotent: an event may be dispatched again
+after a crash between a handler and the commit. A dispatch that raises is counted on the
+event; after MAX_DISPATCH_FAILURES the event is parked (`parked_at`) and the sweep leaves
+it, so one bad handler cannot hold up the events behind it.
 """
 
 import logging
@@ -12,11 +15,18 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.dispatch import Signal
 from django.utils import timezone
 
 from .models import DomainEvent, Organization
 
 logger = logging.getLogger(__name__)
+
+MAX_DISPATCH_FAILURES = 5
+
+# Sent after the commit of an event's transaction with `event_id`.
+event_recorded = Signal()
 
 # Handlers are registered once at start-up (AppConfig.ready); this is configuration, not
 # per-process state, so every web and worker process has the same registry.
@@ -40,41 +50,50 @@ def event_emit(
             )
     except IntegrityError:
         return None
-    transaction.on_commit(lambda: _enqueue_dispatch(event.pk))
+    transaction.on_commit(lambda: event_recorded.send(sender=DomainEvent, event_id=event.pk))
     return event
 
 
-def _enqueue_dispatch(event_id: int) -> None:
-    from .tasks import dispatch_event
-
-    try:
-        dispatch_event.delay(event_id)
-    except Exception:  # broker down: the beat sweep dispatches it later
-        logger.warning("could not enqueue dispatch of event %s; the sweep will", event_id)
-
-
 def event_dispatch(*, event_id: int) -> bool:
-    """Run the handlers of one event once; True when it was dispatched by this call."""
-    with transaction.atomic():
-        event = (
-            DomainEvent.objects.select_for_update(skip_locked=True)
-            .filter(pk=event_id, dispatched_at__isnull=True)
-            .select_related("organization")
-            .first()
-        )
-        if event is None:
-            return False
-        for handler in _handlers.get(event.name, []):
-            handler(event)
-        event.dispatched_at = timezone.now()
-        event.save(update_fields=["dispatched_at"])
+    """Run the handlers of one event once; True when it was dispatched by this call. When a
+    handler raises, nothing of the dispatch is kept, the failure is counted on the event
+    (parking it after MAX_DISPATCH_FAILURES) and the error is raised again."""
+    try:
+        with transaction.atomic():
+            event = (
+                # Only the event row: select_related would lock the organization too.
+                DomainEvent.objects.select_for_update(skip_locked=True, of=("self",),
+                                                      no_key=True)
+                .filter(pk=event_id, dispatched_at__isnull=True, parked_at__isnull=True)
+                .select_related("organization")
+                .first()
+            )
+            if event is None:
+                return False
+            for handler in _handlers.get(event.name, []):
+                handler(event)
+            event.dispatched_at = timezone.now()
+            event.save(update_fields=["dispatched_at"])
+    except Exception as exc:
+        _dispatch_failed(event_id, exc)
+        raise
     return True
+
+
+def _dispatch_failed(event_id: int, exc: Exception) -> None:
+    with transaction.atomic():
+        DomainEvent.objects.filter(pk=event_id, dispatched_at__isnull=True).update(
+            dispatch_failures=F("dispatch_failures") + 1, last_error=repr(exc)[:500])
+        DomainEvent.objects.filter(pk=event_id, parked_at__isnull=True,
+                                   dispatch_failures__gte=MAX_DISPATCH_FAILURES).update(
+            parked_at=timezone.now())
 
 
 def pending_event_ids(*, older_than_seconds: int = 30, limit: int = 500) -> list[int]:
     cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
     return list(
-        DomainEvent.objects.filter(dispatched_at__isnull=True, occurred_at__lte=cutoff)
+        DomainEvent.objects.filter(dispatched_at__isnull=True, parked_at__isnull=True,
+                                   occurred_at__lte=cutoff)
         .order_by("occurred_at")
         .values_list("pk", flat=True)[:limit]
     )

@@ -252,7 +252,7 @@ def _split(value: str) -> list[str]:
 
 
 def _person_locked(organization, upn) -> Person | None:
-    return organization.people.select_for_update().filter(upn__iexact=upn).first()
+    return organization.people.select_for_update(of=("self",)).filter(upn__iexact=upn).first()
 
 
 def _apply_person_row(organization, line, row, actor, grow_seats, may_create,

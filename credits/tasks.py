@@ -11,6 +11,15 @@ from celery import shared_task
 from kombu.exceptions import OperationalError
 
 from . import events
+from .models import Organization, RechargeAttempt
+from .selectors.billing import auto_recharge_sweep_accounts, stale_recharge_attempt_ids
+from .services.expiry import funds_expire, funds_expiring_notify
+from .services.recharges import (
+    TransientGatewayError,
+    auto_recharge_run,
+    recharge_attempt_give_up,
+    recharge_attempt_process,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -24,23 +33,48 @@ def dispatch_event(event_id: int) -> bool:
 
 @shared_task
 def dispatch_pending_events() -> int:
+    """Beat: dispatch what a crash or a broker outage left behind. One event whose handler
+    fails is logged and counted (and parked after repeated failures); the others go on."""
     count = 0
     for event_id in events.pending_event_ids():
-        count += bool(events.event_dispatch(event_id=event_id))
+        try:
+            count += bool(events.event_dispatch(event_id=event_id))
+        except Exception:
+            logger.exception("dispatch of event %s failed", event_id)
     return count
+
+
+def enqueue_dispatch(sender=None, *, event_id: int, **_kwargs) -> None:
+    """Receiver of events.event_recorded: dispatch the event in a worker (the sweep does it
+    when the broker is down)."""
+    try:
+        dispatch_event.delay(event_id)
+    except Exception:  # broker down: the beat sweep dispatches it later
+        logger.warning("could not enqueue dispatch of event %s; the sweep will", event_id)
+
+
+def on_auto_recharge_due(sender=None, *, organization_id: int, **_kwargs) -> None:
+    """Receiver of ledger.auto_recharge_due."""
+    enqueue_auto_recharge_check(organization_id)
+
+
+def enqueue_auto_recharge_check(organization_id: int) -> None:
+    """Ask a worker to check the account; a broker outage is logged, the sweep catches up."""
+    try:
+        auto_recharge_check.delay(organization_id)
+    except (OperationalError, OSError):
+        logger.warning("could not enqueue auto-recharge of org %s; the sweep will",
+                       organization_id)
 
 
 def _retry_later(attempt_id: str) -> str:
     """After a transient gateway error: try the same attempt (the same idempotency key)
     again after a growing back-off; after the last retry the attempt fails. The count of
     tries lives on the attempt row, so it survives redeliveries and restarts."""
-    from .models import RechargeAttempt
-    from .services import billing
-
     tries = RechargeAttempt.objects.filter(pk=attempt_id).values_list(
         "gateway_tries", flat=True).first() or 0
     if tries > RECHARGE_MAX_RETRIES:
-        return billing.recharge_attempt_give_up(attempt_id=attempt_id).status
+        return recharge_attempt_give_up(attempt_id=attempt_id).status
     try:
         process_recharge_attempt.apply_async(args=[str(attempt_id)],
                                              countdown=min(60, 2 ** tries))
@@ -52,11 +86,9 @@ def _retry_later(attempt_id: str) -> str:
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def auto_recharge_check(organization_id: int) -> str | None:
     """After a balance change below the trigger: start (or resume) the recharge and charge."""
-    from .services import billing
-
     try:
-        attempt = billing.auto_recharge_run(organization_id=organization_id)
-    except billing.TransientGatewayError as exc:
+        attempt = auto_recharge_run(organization_id=organization_id)
+    except TransientGatewayError as exc:
         return _retry_later(str(exc.attempt_id))
     return attempt.status if attempt is not None else None
 
@@ -64,30 +96,27 @@ def auto_recharge_check(organization_id: int) -> str | None:
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def process_recharge_attempt(attempt_id: str) -> str:
     """Charge one attempt under its own id (idempotent; see _retry_later for retries)."""
-    from .services import billing
-
     try:
-        return billing.recharge_attempt_process(attempt_id=attempt_id).status
-    except billing.TransientGatewayError:
+        return recharge_attempt_process(attempt_id=attempt_id).status
+    except TransientGatewayError:
         return _retry_later(attempt_id)
 
 
 @shared_task
 def auto_recharge_sweep() -> int:
-    """Beat: catch any recharge the event path missed (broker down, worker died)."""
-    from .services import billing
-
+    """Beat: catch any recharge the event path missed (broker down, worker died), and the
+    purchases a transient gateway error left pending."""
     done = 0
-    for attempt_id in billing.stale_recharge_attempt_ids():
+    for attempt_id in stale_recharge_attempt_ids():
         try:
-            billing.recharge_attempt_process(attempt_id=attempt_id)
-        except billing.TransientGatewayError:
+            recharge_attempt_process(attempt_id=attempt_id)
+        except TransientGatewayError:
             _retry_later(str(attempt_id))
         done += 1
-    for organization_id in billing.auto_recharge_sweep_accounts():
+    for organization_id in auto_recharge_sweep_accounts():
         try:
-            billing.auto_recharge_run(organization_id=organization_id)
-        except billing.TransientGatewayError as exc:
+            auto_recharge_run(organization_id=organization_id)
+        except TransientGatewayError as exc:
             _retry_later(str(exc.attempt_id))
         except Exception:  # one account's failure must not stop the others
             logger.exception("auto-recharge sweep failed for org %s", organization_id)
@@ -98,16 +127,13 @@ def auto_recharge_sweep() -> int:
 @shared_task
 def expire_funds() -> int:
     """Daily beat: expiry entries for lots past 12 months, funds_expiring notices."""
-    from .models import Organization
-    from .services import billing
-
     count = 0
     org_ids = Organization.objects.filter(credit_account__isnull=False).values_list(
         "pk", flat=True)
     for org in Organization.objects.filter(pk__in=list(org_ids)).iterator():
         try:
-            count += len(billing.funds_expire(organization=org))
-            billing.funds_expiring_notify(organization=org)
+            count += len(funds_expire(organization=org))
+            funds_expiring_notify(organization=org)
         except Exception:  # one organization's failure must not stop the others
             logger.exception("fund expiry failed for org %s", org.pk)
     return count

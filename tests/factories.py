@@ -55,7 +55,7 @@ class PersonFactory(DjangoModelFactory):
             self.save(update_fields=["user"])
 
 
-# --- licenses (issue 4) ---
+# --- licenses ---
 from credits.models import Subscription  # noqa: E402
 
 
@@ -94,7 +94,7 @@ def funded_account(organization, amount="100.00", **settings):
     from django.db import transaction
 
     from credits.models import CreditAccount
-    from credits.services.billing import credit_account_lock, credits_adjust
+    from credits.services.ledger import credit_account_lock, credits_adjust
     from credits.services.tenants import Actor
 
     with transaction.atomic():
@@ -114,7 +114,7 @@ def saved_card(organization, number="4242424242424242", exp_month=12, exp_year=N
     """A payment method saved through the simulated gateway, as the page does."""
     from django.utils import timezone
 
-    from credits.services.billing import payment_method_add
+    from credits.services.payment_methods import payment_method_add
     from credits.services.tenants import Actor
 
     return payment_method_add(
@@ -124,7 +124,7 @@ def saved_card(organization, number="4242424242424242", exp_month=12, exp_year=N
     )
 
 
-# --- usage (issue 5) ---
+# --- usage ---
 def load_test_deck(organization, text=None):
     """Load the illustrative rows of domain/rate-deck-format.md (plus a few) as the deck."""
     from credits.services.tenants import Actor
@@ -181,7 +181,7 @@ def graph_row(graph_id, **fields):
     return row
 
 
-# --- reports (issue 6) ---
+# --- reports ---
 def call_record(organization, *, person=None, start=None, **fields):
     """An unsaved CallRecord as ingestion stores it (a rated 2-minute user_out paid by
     credits unless told otherwise); save with bulk_create, then rollups_add_calls."""

@@ -1,19 +1,15 @@
-import re
+"""Form fields shared by the credits pages (and notifications' settings)."""
 
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from ..money import PLAIN_DECIMAL, PLAIN_INTEGER
+
 
 class LanguageForm(forms.Form):
     language = forms.ChoiceField(label=_("Language"), choices=settings.LANGUAGES)
 
-
-# Digits 0-9 only. Python reads "５０", "١٠٠" and "1e5" as numbers, but an amount typed in
-# another script or in exponent form is more likely a slip than meant: refuse it, naming
-# the field, rather than charge or store a number the person did not see.
-PLAIN_INTEGER = re.compile(r"[+-]?[0-9]+")
-PLAIN_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
 
 
 class PlainIntegerField(forms.IntegerField):

@@ -1,20 +1,14 @@
 """Forms of the Communications Credits pages. Each error names its field."""
 
-import re
 import uuid
-from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from ..gateway import card_expired, luhn_ok
 from ..models import PaymentMethod
-from . import PLAIN_DECIMAL
-
-MIN_AMOUNT = 50
-MAX_AMOUNT = 100000
-THOUSANDS = re.compile(r"[0-9]{1,3}(,[0-9]{3})+(\.[0-9]*)?")
+from ..money import AMOUNT_MAX_LENGTH, AmountError, parse_whole_amount
+from ..payments.cards import card_expired, luhn_ok
 
 
 class AccessibleForm(forms.Form):
@@ -23,62 +17,26 @@ class AccessibleForm(forms.Form):
 
 
 class WholeAmountField(forms.CharField):
-    """A whole number of at least 50 and at most 100,000, with messages naming the field."""
+    """A whole number within the money bounds, with messages naming the field."""
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("max_length", 12)
+        # No CharField length check: its message would not name the field; the parser
+        # refuses an over-long value with one that does.
         super().__init__(*args, **kwargs)
-        self.widget.attrs.update({"inputmode": "numeric", "autocomplete": "off"})
+        self.widget.attrs.update({"inputmode": "numeric", "autocomplete": "off",
+                                  "maxlength": str(AMOUNT_MAX_LENGTH)})
 
     def clean(self, value):
-        label = self.label
-        if isinstance(value, str) and self.max_length and len(value.strip()) > self.max_length:
-            # A 20-digit number would fail CharField's length check with a message that
-            # does not name the field.
-            raise forms.ValidationError(
-                _("%(field)s must be at most %(max)s.") % {"field": label, "max": "100,000"},
-                code="max")
-        if isinstance(value, str) and "\x00" in value:
-            raise forms.ValidationError(
-                _("%(field)s: enter a whole number, for example 100.") % {"field": label},
-                code="invalid")
-        value = super().clean(value)
-        if value in (None, ""):
+        # CharField's own validators (length, NUL) would answer without naming the field;
+        # the parser refuses those values with messages that do.
+        value = self.to_python(value)
+        self.validate(value)
+        if value in self.empty_values:
             return None
-        invalid = forms.ValidationError(
-            _("%(field)s: enter a whole number, for example 100.") % {"field": label},
-            code="invalid")
-        # Spaces (also no-break ones) group thousands in French: "1 000".
-        text = "".join(ch for ch in str(value).strip().lstrip("$€£") if not ch.isspace())
-        if "," in text:
-            # Only as a thousands separator ("1,000"): "100,50" is 100.50 to a French
-            # reader, and reading it as 10,050 would charge a hundred times too much.
-            if not THOUSANDS.fullmatch(text):
-                raise invalid
-            text = text.replace(",", "")
-        if not PLAIN_DECIMAL.fullmatch(text):
-            if any(ch.isdigit() for ch in text) and not text.isascii():
-                raise forms.ValidationError(
-                    _("%(field)s: type the number with the digits 0-9.") % {"field": label},
-                    code="not_ascii")
-            raise invalid
         try:
-            amount = Decimal(text)
-        except InvalidOperation as exc:
-            raise invalid from exc
-        if not amount.is_finite() or amount != amount.to_integral_value():
-            raise forms.ValidationError(
-                _("%(field)s must be a whole number, without cents.") % {"field": label},
-                code="not_whole")
-        if amount < MIN_AMOUNT:
-            raise forms.ValidationError(
-                _("%(field)s must be at least %(min)s.") % {"field": label, "min": MIN_AMOUNT},
-                code="min")
-        if amount > MAX_AMOUNT:
-            raise forms.ValidationError(
-                _("%(field)s must be at most %(max)s.") % {"field": label, "max": "100,000"},
-                code="max")
-        return amount.quantize(Decimal(1))
+            return parse_whole_amount(value, label=self.label)
+        except AmountError as error:
+            raise forms.ValidationError(error.message, code=error.code) from error
 
 
 class CardChoiceField(forms.ModelChoiceField):

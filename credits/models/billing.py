@@ -1,5 +1,5 @@
 """The prepaid credit account, its immutable ledger, saved cards, recharge attempts and
-invoices; plus the simulated payment gateway's own tables.
+invoices; plus the simulated payment gateway's own tables (credits.payments.simulated).
 
 Design:
 - `CreditAccount.balance` is a cache of `sum(LedgerEntry.amount)` for the account. Every
@@ -16,13 +16,14 @@ Design:
 """
 
 import uuid
-from decimal import Decimal
 
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from ..money import MAX_AMOUNT, MIN_AMOUNT, ZERO
+from ..payments.cards import card_expired
 from .tenants import Organization, Person
 
 __all__ = [
@@ -50,12 +51,12 @@ class CreditAccount(models.Model):
     )
     currency = models.CharField(_("currency"), max_length=3)
     # Cached sum of the ledger (account currency, 2 places); written only under the row lock.
-    balance = models.DecimalField(_("balance"), default=Decimal("0.00"), **MONEY)
+    balance = models.DecimalField(_("balance"), default=ZERO, **MONEY)
     low_balance_threshold = models.DecimalField(
         _("low balance warning level"), null=True, blank=True, **MONEY
     )
     auto_recharge_enabled = models.BooleanField(_("auto-recharge"), default=False)
-    # Whole amounts in the account currency (50 .. 100,000).
+    # Whole amounts in the account currency (MIN_AMOUNT .. MAX_AMOUNT).
     auto_recharge_amount = models.DecimalField(
         _("add this amount"), null=True, blank=True, **MONEY
     )
@@ -81,12 +82,13 @@ class CreditAccount(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(auto_recharge_amount__isnull=True)
-                | Q(auto_recharge_amount__gte=50, auto_recharge_amount__lte=100000),
+                | Q(auto_recharge_amount__gte=MIN_AMOUNT, auto_recharge_amount__lte=MAX_AMOUNT),
                 name="credit_account_recharge_amount_range",
             ),
             models.CheckConstraint(
                 condition=Q(auto_recharge_trigger__isnull=True)
-                | Q(auto_recharge_trigger__gte=50, auto_recharge_trigger__lte=100000),
+                | Q(auto_recharge_trigger__gte=MIN_AMOUNT,
+                    auto_recharge_trigger__lte=MAX_AMOUNT),
                 name="credit_account_recharge_trigger_range",
             ),
             models.CheckConstraint(
@@ -209,10 +211,6 @@ class LedgerEntry(models.Model):
     def delete(self, *args, **kwargs):
         raise LedgerEntryImmutable("ledger entries are never deleted")
 
-    @property
-    def is_lot(self) -> bool:
-        return self.kind in LOT_KINDS
-
 
 class PaymentMethod(models.Model):
     """A saved card: a gateway token and what a person needs to recognise the card."""
@@ -253,8 +251,7 @@ class PaymentMethod(models.Model):
         return f"{self.exp_month:02d}/{self.exp_year}"
 
     def is_expired(self, today=None) -> bool:
-        today = today or timezone.now().date()
-        return (self.exp_year, self.exp_month) < (today.year, today.month)
+        return card_expired(self.exp_month, self.exp_year, today)
 
 
 class RechargeKind(models.TextChoices):
@@ -315,7 +312,10 @@ class RechargeAttempt(models.Model):
                 name="recharge_unique_request_key",
             ),
             models.CheckConstraint(
-                condition=Q(amount__gte=50, amount__lte=1000000), name="recharge_amount_range"
+                # Room above MAX_AMOUNT: an automatic recharge adds whole multiples of its
+                # amount.
+                condition=Q(amount__gte=MIN_AMOUNT, amount__lte=MAX_AMOUNT * 10),
+                name="recharge_amount_range",
             ),
             models.CheckConstraint(
                 condition=Q(status="pending", completed_at__isnull=True)
@@ -354,6 +354,9 @@ class Invoice(models.Model):
 
     def __str__(self):
         return self.number
+
+
+# --- the simulated gateway's own tables (credits.payments.simulated), not ours -------------
 
 
 class SimulatedGatewayCard(models.Model):

@@ -219,6 +219,11 @@ class DomainEvent(models.Model):
     dedupe_key = models.CharField(max_length=200, unique=True)
     occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
+    # Dispatches that raised; after credits.events.MAX_DISPATCH_FAILURES the event is
+    # parked: the sweep leaves it for a person to look at (Django admin).
+    dispatch_failures = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    parked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-occurred_at", "-id"]

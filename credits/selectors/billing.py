@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import ROUND_CEILING, Decimal
 
-from django.db.models import Min, QuerySet, Sum
+from django.db.models import F, Min, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -19,9 +19,9 @@ from ..models import (
     Organization,
     PaymentMethod,
     RechargeAttempt,
+    RechargeStatus,
 )
-
-MIN_AMOUNT = Decimal(50)
+from ..money import CENT, MIN_AMOUNT, ZERO
 
 
 def credit_account_get(*, organization: Organization) -> CreditAccount | None:
@@ -33,13 +33,13 @@ def credit_balance(*, organization: Organization) -> Decimal:
     """0.00 when the organization has no account yet."""
     balance = (CreditAccount.objects.filter(organization=organization)
                .values_list("balance", flat=True).first())
-    return balance if balance is not None else Decimal("0.00")
+    return balance if balance is not None else ZERO
 
 
 def credit_account_summary(*, organization: Organization) -> dict:
     account = credit_account_get(organization=organization)
     if account is None:
-        return {"balance": Decimal("0.00"), "currency": organization.currency,
+        return {"balance": ZERO, "currency": organization.currency,
                 "autoRecharge": {"enabled": False, "amount": None, "threshold": None,
                                  "paymentMethod": None}}
     pm = account.auto_recharge_payment_method
@@ -97,7 +97,7 @@ def usage_spend(*, organization: Organization, days: int, now=None) -> Decimal:
     total = (LedgerEntry.objects.filter(
         organization=organization, kind=LedgerKind.USAGE,
         occurred_at__gte=now - timedelta(days=days), occurred_at__lte=now,
-    ).aggregate(s=Sum("amount"))["s"] or Decimal(0))
+    ).aggregate(s=Sum("amount"))["s"] or ZERO)
     return -total
 
 
@@ -126,13 +126,13 @@ def recommended_amounts(*, organization: Organization, now=None) -> dict:
     first = (LedgerEntry.objects.filter(organization=organization, kind=LedgerKind.USAGE)
              .aggregate(m=Min("occurred_at"))["m"])
     if first is None:
-        return {"has_history": False, "days": 0, "daily": Decimal(0),
+        return {"has_history": False, "days": 0, "daily": ZERO,
                 "trigger": MIN_AMOUNT, "amount": MIN_AMOUNT}
     days = max(1, min(60, (now - first).days or 1))
     daily = usage_spend(organization=organization, days=days, now=now) / days
     trigger = max(MIN_AMOUNT, _round_up_to(daily * 7, 10))
     amount = max(MIN_AMOUNT, _round_up_to(daily * 30, 10))
-    return {"has_history": True, "days": days, "daily": daily.quantize(Decimal("0.01")),
+    return {"has_history": True, "days": days, "daily": daily.quantize(CENT),
             "trigger": trigger, "amount": amount}
 
 
@@ -174,3 +174,26 @@ def purchase_eligibility(*, organization: Organization) -> Eligibility:
             offer_support_request=True,
         )
     return Eligibility(True)
+
+
+def auto_recharge_sweep_accounts(*, now=None, limit: int = 1000) -> list[int]:
+    """Organizations whose automatic recharge is due (the event path may have missed them)."""
+    now = now or timezone.now()
+    return list(
+        CreditAccount.objects.filter(
+            auto_recharge_enabled=True, balance__lt=F("auto_recharge_trigger"))
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .values_list("organization_id", flat=True)[:limit]
+    )
+
+
+def stale_recharge_attempt_ids(*, older_than_seconds: int = 120, now=None) -> list:
+    """Pending attempts nobody finished (a worker died, a message was lost)."""
+    now = now or timezone.now()
+    return list(
+        RechargeAttempt.objects.filter(
+            status=RechargeStatus.PENDING,
+            created_at__lte=now - timedelta(seconds=older_than_seconds),
+        ).filter(Q(retry_at__isnull=True) | Q(retry_at__lte=now))
+        .values_list("pk", flat=True)[:500]
+    )

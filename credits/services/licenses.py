@@ -48,10 +48,6 @@ class LicenseError(ServiceError):
     below_assigned, plan_assigned."""
 
 
-def _actor(actor) -> Actor:
-    return actor if isinstance(actor, Actor) else Actor.system(str(actor or "system"))
-
-
 def _product_or_error(sku: str):
     product = P.product(sku)
     if product is None:
@@ -70,7 +66,7 @@ def subscription_ensure(*, organization: Organization, sku: str, actor) -> Subsc
     Communications Credits is unlimited; other products start with 0 seats."""
     product = _product_or_error(sku)
     sub = (
-        Subscription.objects.select_for_update()
+        Subscription.objects.select_for_update(of=("self",), no_key=True)
         .filter(organization=organization, sku=product.sku)
         .first()
     )
@@ -82,11 +78,11 @@ def subscription_ensure(*, organization: Organization, sku: str, actor) -> Subsc
                 organization=organization, sku=product.sku,
                 seats=None if product.unlimited else 0,
             )
-            audit_record(organization=organization, actor=_actor(actor),
+            audit_record(organization=organization, actor=Actor.coerce(actor),
                          action="subscription.create", target=sub,
                          changes={"sku": sub.sku, "seats": sub.seats})
     except IntegrityError:  # created by a concurrent transaction meanwhile
-        sub = Subscription.objects.select_for_update().get(
+        sub = Subscription.objects.select_for_update(of=("self",), no_key=True).get(
             organization=organization, sku=product.sku
         )
     return sub
@@ -106,15 +102,16 @@ def subscription_ensure_seats(
         before = sub.seats
         sub.seats = seats
         sub.save(update_fields=["seats"])
-        audit_record(organization=organization, actor=_actor(actor), action="subscription.seats",
-                     target=sub, changes={"seats": {"from": before, "to": seats}})
+        audit_record(organization=organization, actor=Actor.coerce(actor),
+                     action="subscription.seats", target=sub,
+                     changes={"seats": {"from": before, "to": seats}})
     return sub
 
 
 @transaction.atomic
 def subscription_set_seats(*, subscription: Subscription, seats: int, actor) -> Subscription:
     """A billing administrator changes the purchased seats; never below those assigned."""
-    sub = Subscription.objects.select_for_update().get(pk=subscription.pk)
+    sub = Subscription.objects.select_for_update(of=("self",), no_key=True).get(pk=subscription.pk)
     if sub.unlimited:
         raise LicenseError(_("This product has no seat limit."), field="seats", code="unlimited")
     if seats < 0:
@@ -131,7 +128,7 @@ def subscription_set_seats(*, subscription: Subscription, seats: int, actor) -> 
         before = sub.seats
         sub.seats = seats
         sub.save(update_fields=["seats"])
-        audit_record(organization=sub.organization, actor=_actor(actor),
+        audit_record(organization=sub.organization, actor=Actor.coerce(actor),
                      action="subscription.seats", target=sub,
                      changes={"seats": {"from": before, "to": seats}})
     return sub
@@ -160,14 +157,14 @@ def license_assign(
     person holds one calling plan at a time (the pools count each person once)."""
     product = _product_or_error(sku)
     organization = person.organization
-    actor = _actor(actor)
+    actor = Actor.coerce(actor)
     # Lock the person row too: two concurrent calls for the same person (e.g. a plan and a
     # Teams Phone removal) must see each other's result.
-    person = Person.objects.select_for_update().get(pk=person.pk)
+    person = Person.objects.select_for_update(of=("self",), no_key=True).get(pk=person.pk)
     if product.unlimited or grow_seats:
         subscription_ensure(organization=organization, sku=product.sku, actor=actor)
     sub = (
-        Subscription.objects.select_for_update()
+        Subscription.objects.select_for_update(of=("self",), no_key=True)
         .filter(organization=organization, sku=product.sku)
         .first()
     )
@@ -239,10 +236,10 @@ def license_remove(*, person: Person, sku: str, actor) -> None:
     """Remove a product from a person; calls that start afterwards no longer see it.
     Removing a license the person does not hold is a no-op."""
     product = _product_or_error(sku)
-    actor = _actor(actor)
-    person = Person.objects.select_for_update().get(pk=person.pk)
+    actor = Actor.coerce(actor)
+    person = Person.objects.select_for_update(of=("self",), no_key=True).get(pk=person.pk)
     assignment = (
-        LicenseAssignment.objects.select_for_update()
+        LicenseAssignment.objects.select_for_update(of=("self",), no_key=True)
         .filter(person=person, sku=product.sku, removed_at__isnull=True)
         .first()
     )
@@ -289,8 +286,8 @@ def licenses_set(*, person: Person, skus, actor) -> tuple[list[str], list[str]]:
 def person_set_usage_location(*, person: Person, country: str, actor) -> Person:
     """Set where a person uses the service (the pool country of their calling plan)."""
     country = (country or "").strip().upper()
-    actor = _actor(actor)
-    person = Person.objects.select_for_update().get(pk=person.pk)
+    actor = Actor.coerce(actor)
+    person = Person.objects.select_for_update(of=("self",), no_key=True).get(pk=person.pk)
     if country == person.usage_location:
         return person
     if country and (len(country) != 2 or not country.isalpha()):
@@ -355,7 +352,7 @@ def _select_pools_for_update(organization, keys) -> dict[PoolKey, MinutePool]:
     # One statement, rows locked in a stable order: two batches touching the same pools
     # queue behind each other instead of deadlocking.
     pools = (
-        MinutePool.objects.select_for_update()
+        MinutePool.objects.select_for_update(of=("self",), no_key=True)
         .filter(q, organization=organization)
         .order_by("month", "kind", "country")
     )

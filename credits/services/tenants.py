@@ -27,6 +27,11 @@ class Actor:
     def system(cls, label: str) -> "Actor":
         return cls(person=None, label=label)
 
+    @classmethod
+    def coerce(cls, actor) -> "Actor":
+        """An Actor as it is; anything else (a label, None) as the system acting."""
+        return actor if isinstance(actor, cls) else cls.system(str(actor or "system"))
+
 
 def audit_record(
     *,
@@ -154,7 +159,7 @@ def person_set_roles(*, person: Person, roles, actor: Actor) -> Person:
     codes = _validate_roles(roles)
     # Locked, so that concurrent changes of one person's roles (two imports giving the same
     # role) read each other's result instead of inserting the same role twice.
-    Person.objects.select_for_update().only("pk").get(pk=person.pk)
+    Person.objects.select_for_update(of=("self",), no_key=True).only("pk").get(pk=person.pk)
     before = sorted(person.roles.values_list("role", flat=True))
     if before == codes:
         return person
@@ -200,7 +205,7 @@ def person_enable_sign_in(*, person: Person, password: str | None, actor: Actor)
     # get_or_create copes with an account created concurrently (its insert fails, the
     # account is read back), and the one-to-one link refuses an account taken by another
     # person with an IntegrityError for the caller to explain.
-    locked = Person.objects.select_for_update().get(pk=person.pk)
+    locked = Person.objects.select_for_update(of=("self",), no_key=True).get(pk=person.pk)
     user = locked.user
     if user is not None:
         person.user = user

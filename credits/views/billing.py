@@ -12,8 +12,12 @@ from django.views.decorators.http import require_POST
 from ..access import permission
 from ..forms.billing import AddFundsForm, AutoRechargeForm, PaymentMethodForm, SupportRequestForm
 from ..models import Invoice, PaymentMethod, RechargeStatus
+from ..payments.reasons import recharge_failure_reason
 from ..selectors import billing as sel
-from ..services import billing as svc
+from ..services import payment_methods as card_service
+from ..services.purchases import credits_purchase
+from ..services.recharges import MAX_DECLINES_IN_A_ROW, auto_recharge_configure
+from ..services.support import support_request_create
 from ..services.tenants import Actor, ServiceError
 from ..templatetags.money import format_money
 
@@ -33,6 +37,7 @@ def _context(request, **extra) -> dict:
         "balance": account.balance if account else sel.credit_balance(organization=org),
         "eligibility": sel.purchase_eligibility(organization=org),
         "may_manage": request.person.has_perm("manage_billing"),
+        "max_declines": MAX_DECLINES_IN_A_ROW,
     }
     ctx.update(extra)
     return ctx
@@ -86,7 +91,7 @@ def add_funds_confirm(request):
             request, form=form, recommended=sel.recommended_amounts(organization=org),
             has_cards=sel.payment_methods(organization=org).exists()))
     try:
-        attempt = svc.credits_purchase(
+        attempt = credits_purchase(
             organization=org, amount=form.cleaned_data["amount"],
             payment_method=form.cleaned_data["payment_method"],
             request_key=form.cleaned_data["request_key"], actor=Actor.from_request(request),
@@ -100,6 +105,12 @@ def add_funds_confirm(request):
         messages.success(request, _("%(amount)s was added to your balance.") % {
             "amount": format_money(attempt.amount, attempt.currency)})
         return redirect("billing_invoice", pk=attempt.invoice.pk)
+    if attempt.status == RechargeStatus.PENDING:
+        # No final answer from the gateway yet: the sweep charges the same attempt again.
+        # A fresh form (a new key) would be a second order, so none is offered.
+        return render(request, "credits/billing/add_funds.html", _context(
+            request, form=None, recommended=sel.recommended_amounts(organization=org),
+            has_cards=True, pending=attempt), status=200)
     # The declined order's key is spent (it would replay the decline): a fresh form, with
     # a new key, lets the person try another card.
     form = AddFundsForm(organization=org, initial={
@@ -108,8 +119,8 @@ def add_funds_confirm(request):
     return render(request, "credits/billing/add_funds.html", _context(
         request, form=form, recommended=sel.recommended_amounts(organization=org),
         has_cards=True, declined=attempt,
-        declined_reason=svc.recharge_failure_reason(kind=attempt.kind,
-                                                    code=attempt.reason_code)), status=200)
+        declined_reason=recharge_failure_reason(kind=attempt.kind,
+                                                code=attempt.reason_code)), status=200)
 
 
 @permission("view_billing")
@@ -127,7 +138,7 @@ def auto_recharge(request):
         if form.is_valid():
             data = form.cleaned_data
             try:
-                svc.auto_recharge_configure(
+                auto_recharge_configure(
                     organization=org, enabled=data["enabled"], amount=data["amount"],
                     trigger=data["trigger"], payment_method=data["payment_method"],
                     actor=Actor.from_request(request),
@@ -167,7 +178,7 @@ def payment_methods(request):
         if form.is_valid():
             data = form.cleaned_data
             try:
-                method = svc.payment_method_add(
+                method = card_service.payment_method_add(
                     organization=org, number=data["number"], exp_month=data["exp_month"],
                     exp_year=data["exp_year"], cvc=data["cvc"],
                     holder_name=data["holder_name"], actor=Actor.from_request(request),
@@ -192,8 +203,8 @@ def payment_method_remove(request, pk):
     except PaymentMethod.DoesNotExist as exc:
         raise Http404 from exc
     try:
-        svc.payment_method_remove(organization=org, payment_method=method,
-                                  actor=Actor.from_request(request))
+        card_service.payment_method_remove(organization=org, payment_method=method,
+                                           actor=Actor.from_request(request))
     except ServiceError as error:
         messages.error(request, error.message)
     else:
@@ -231,7 +242,7 @@ def support_request(request):
     form = SupportRequestForm(request.POST)
     if form.is_valid():
         try:
-            reference = svc.support_request_create(
+            reference = support_request_create(
                 organization=request.organization,
                 subject="Communications Credits purchase",
                 message=form.cleaned_data["message"], actor=Actor.from_request(request),

@@ -18,8 +18,8 @@ def run() -> dict[str, float]:
 
     from config.celery import app
     from credits.models import LedgerEntry
-    from credits.services import billing
-    from credits.services.billing import UsageCharge, credits_charge_usage_batch
+    from credits.services.ledger import UsageCharge, credits_charge_usage_batch
+    from credits.services.recharges import auto_recharge_configure
     from credits.services.tenants import organization_create
     from tests.factories import funded_account, saved_card
 
@@ -33,9 +33,9 @@ def run() -> dict[str, float]:
                                   slug=slugify(f"bench-{time.time_ns()}"))
         funded_account(org, "100.00")
         card = saved_card(org)
-        billing.auto_recharge_configure(organization=org, enabled=True, amount=Decimal(50),
-                                        trigger=Decimal(50), payment_method=card,
-                                        actor="bench")
+        auto_recharge_configure(organization=org, enabled=True, amount=Decimal(50),
+                                trigger=Decimal(50), payment_method=card,
+                                actor="bench")
         return org
 
     latencies = []

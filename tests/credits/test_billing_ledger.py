@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 
 from credits.models import AuditEntry, CreditAccount, DomainEvent, LedgerEntry, LedgerEntryImmutable
-from credits.services.billing import (
+from credits.services.ledger import (
     UsageCharge,
     credit_account_lock,
     credit_account_set_low_balance_threshold,
@@ -151,8 +151,7 @@ def test_balance_zero_is_emitted_once_per_crossing(org):
                                                           charge("z3", "2")])
     events = DomainEvent.objects.filter(name="balance_zero")
     assert events.count() == 1
-    assert events.get().payload == {"balance": "-1.00", "currency": "USD",
-                                    "add_funds_path": "/billing/communications-credits/add-funds/"}
+    assert events.get().payload == {"balance": "-1.00", "currency": "USD"}
     credits_charge_usage_batch(organization=org, charges=[charge("z4", "1")])
     assert events.count() == 1  # still below zero: no new crossing
     credits_adjust(organization=org, amount=Decimal(10), reason="refill", actor="tests")

@@ -17,8 +17,14 @@ from credits.models import (
     SimulatedGatewayCard,
     SimulatedGatewayCharge,
 )
-from credits.services import billing
-from credits.services.billing import UsageCharge, credits_charge_usage_batch, credits_purchase
+from credits.services.ledger import UsageCharge, credits_adjust, credits_charge_usage_batch
+from credits.services.payment_methods import payment_method_remove
+from credits.services.purchases import credits_purchase
+from credits.services.recharges import (
+    auto_recharge_configure,
+    auto_recharge_start,
+    recharge_amount_for_gap,
+)
 from credits.services.tenants import Actor, ServiceError
 from credits.tasks import auto_recharge_sweep
 from tests.factories import funded_account, saved_card
@@ -42,8 +48,8 @@ def use(django_capture_on_commit_callbacks):
 def auto_on(org, *, balance="100.00", amount=50, trigger=50, number="4242424242424242"):
     funded_account(org, balance)
     card = saved_card(org, number)
-    billing.auto_recharge_configure(organization=org, enabled=True, amount=Decimal(amount),
-                                    trigger=Decimal(trigger), payment_method=card, actor=ACTOR)
+    auto_recharge_configure(organization=org, enabled=True, amount=Decimal(amount),
+                            trigger=Decimal(trigger), payment_method=card, actor=ACTOR)
     return card
 
 
@@ -64,7 +70,7 @@ def assert_consistent(org):
     ("50", "50", "100", "0"),      # not below the trigger
 ])
 def test_one_charge_is_the_smallest_multiple_that_closes_the_gap(bal, trigger, amount, expected):
-    assert billing.recharge_amount_for_gap(
+    assert recharge_amount_for_gap(
         balance=Decimal(bal), trigger=Decimal(trigger), amount=Decimal(amount)
     ) == Decimal(expected)
 
@@ -83,7 +89,8 @@ def test_usage_crossing_the_trigger_recharges_after_commit(org, use):
     assert event.payload["kind"] == "auto_recharge"
     assert event.payload["amount"] == "50.00" and event.payload["balance"] == "95.00"
     assert event.payload["card"] == "Visa •••• 4242"
-    assert event.payload["invoice_path"] == f"/billing/invoices/{attempt.invoice.pk}/"
+    assert event.payload["invoice_id"] == attempt.invoice.pk
+    assert not any(key.endswith(("_path", "_url")) for key in event.payload)
     assert event.payload["attempt_id"] == str(attempt.pk)
     assert_consistent(org)
 
@@ -135,7 +142,7 @@ def test_a_pending_attempt_is_resumed_not_duplicated(org, use):
     assert RechargeAttempt.objects.count() == 1
     use(org, "y", "60.00")  # 30 -> recharged again by a new attempt
     assert RechargeAttempt.objects.filter(status="succeeded").count() == 2
-    assert billing.auto_recharge_start(organization_id=org.pk) is None  # above the trigger
+    assert auto_recharge_start(organization_id=org.pk) is None  # above the trigger
 
 
 @pytest.mark.django_db
@@ -155,7 +162,7 @@ def test_a_decline_records_the_attempt_backs_off_and_changes_no_balance(org, use
     assert event.payload["declines_in_a_row"] == 1
     assert event.payload["auto_recharge_disabled"] is False
     assert event.payload["next_attempt_at"] == account.next_attempt_at.isoformat()
-    assert event.payload["fix_path"] == "/billing/communications-credits/payment-methods/"
+    assert not any(key.endswith(("_path", "_url")) for key in event.payload)
     # Within the back-off, more usage starts no attempt.
     use(org, "d2", "1.00")
     auto_recharge_sweep()
@@ -181,7 +188,7 @@ def test_three_declines_in_a_row_turn_auto_recharge_off(org, use):
     assert last.payload["reason_code"] == "insufficient_funds"
     disabled = DomainEvent.objects.get(name="auto_recharge_disabled")
     assert disabled.payload["declines_in_a_row"] == 3
-    assert disabled.payload["fix_path"] == "/billing/communications-credits/payment-methods/"
+    assert not any(key.endswith(("_path", "_url")) for key in disabled.payload)
     assert balance(org) == Decimal("40.00")
 
 
@@ -238,7 +245,7 @@ def test_sweep_catches_a_recharge_the_event_path_missed(org):
     auto_on(org, balance="100.00")
     # The balance moves below the trigger but the after-commit hook never runs (here: no
     # commit callbacks are executed, as when the broker was down).
-    billing.credits_adjust(organization=org, amount=Decimal("-70"), reason="test", actor=ACTOR)
+    credits_adjust(organization=org, amount=Decimal("-70"), reason="test", actor=ACTOR)
     assert not RechargeAttempt.objects.exists()
     assert balance(org) == Decimal("30.00")
     assert auto_recharge_sweep() == 1
@@ -265,22 +272,25 @@ def test_settings_refuse_nonsense(org):
     for amount, trigger, field in [("49", "50", "amount"), ("50", "10", "trigger"),
                                    ("50.5", "50", "amount"), ("100001", "50", "amount")]:
         with pytest.raises(ServiceError) as error:
-            billing.auto_recharge_configure(organization=org, enabled=True, amount=amount,
-                                            trigger=trigger, payment_method=card, actor=ACTOR)
+            auto_recharge_configure(organization=org, enabled=True, amount=amount,
+                                    trigger=trigger, payment_method=card, actor=ACTOR)
         assert error.value.field == field
-    billing.auto_recharge_configure(organization=org, enabled=True, amount="100",
-                                    trigger="50", payment_method=card, actor=ACTOR)
+    auto_recharge_configure(organization=org, enabled=True, amount="100",
+                            trigger="50", payment_method=card, actor=ACTOR)
     audit = AuditEntry.objects.filter(action="credits.auto_recharge").get()
     assert audit.changes["enabled"] == {"from": False, "to": True}
 
 
 @pytest.mark.django_db
-def test_purchase_adds_the_amount_with_an_invoice_and_the_credits_license(org):
+def test_purchase_adds_the_amount_with_an_invoice_and_the_credits_license(
+        org, django_capture_on_commit_callbacks):
     from credits.models import Subscription
 
     card = saved_card(org)
-    attempt = credits_purchase(organization=org, amount=Decimal(50), payment_method=card,
-                               actor=ACTOR)
+    # The license comes from the success event's subscriber, dispatched after commit.
+    with django_capture_on_commit_callbacks(execute=True):
+        attempt = credits_purchase(organization=org, amount=Decimal(50),
+                                   payment_method=card, actor=ACTOR)
     assert attempt.status == "succeeded"
     assert balance(org) == Decimal("50.00")
     entry = LedgerEntry.objects.get(kind="purchase")
@@ -291,7 +301,9 @@ def test_purchase_adds_the_amount_with_an_invoice_and_the_credits_license(org):
     assert AuditEntry.objects.filter(action="credits.purchase").exists()
     event = DomainEvent.objects.get(name="recharge_succeeded")
     assert event.payload["kind"] == "purchase"
-    credits_purchase(organization=org, amount=Decimal(60), payment_method=card, actor=ACTOR)
+    with django_capture_on_commit_callbacks(execute=True):
+        credits_purchase(organization=org, amount=Decimal(60), payment_method=card,
+                         actor=ACTOR)
     assert Subscription.objects.filter(organization=org, sku="MCOPSTNC").count() == 1
 
 
@@ -349,8 +361,8 @@ def test_another_organizations_card_cannot_be_charged(org, other_org):
 def test_removing_the_auto_recharge_card_is_refused(org):
     card = auto_on(org)
     with pytest.raises(ServiceError):
-        billing.payment_method_remove(organization=org, payment_method=card, actor=ACTOR)
+        payment_method_remove(organization=org, payment_method=card, actor=ACTOR)
     other = saved_card(org, "5555555555554444")
-    billing.payment_method_remove(organization=org, payment_method=other, actor=ACTOR)
+    payment_method_remove(organization=org, payment_method=other, actor=ACTOR)
     other.refresh_from_db()
     assert other.removed_at is not None

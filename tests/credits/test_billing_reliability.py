@@ -12,8 +12,9 @@ from django.db import connection
 from django.db.models import Sum
 
 from credits.models import CreditAccount, LedgerEntry, RechargeAttempt, SimulatedGatewayCharge
-from credits.services import billing
-from credits.services.billing import UsageCharge, credits_charge_usage_batch
+from credits.services import recharges
+from credits.services.ledger import UsageCharge, credits_charge_usage_batch
+from credits.services.recharges import auto_recharge_configure
 from credits.tasks import auto_recharge_check, auto_recharge_sweep
 from tests.conftest import requires_postgres, requires_redis
 from tests.factories import OrganizationFactory, funded_account, saved_card
@@ -23,9 +24,9 @@ def setup_org(balance, amount, trigger):
     org = OrganizationFactory()
     funded_account(org, balance)
     card = saved_card(org)
-    billing.auto_recharge_configure(organization=org, enabled=True, amount=Decimal(amount),
-                                    trigger=Decimal(trigger), payment_method=card,
-                                    actor="tests")
+    auto_recharge_configure(organization=org, enabled=True, amount=Decimal(amount),
+                            trigger=Decimal(trigger), payment_method=card,
+                            actor="tests")
     return org
 
 
@@ -125,7 +126,7 @@ def test_racing_charges_across_many_crossings_keep_the_ledger_exact():
 @pytest.mark.django_db(transaction=True)
 def test_worker_dying_after_the_charge_is_finished_by_the_redelivery(monkeypatch):
     org = setup_org("60.00", 50, 50)
-    real_finish = billing._attempt_finish
+    real_finish = recharges.recharge_attempt_finish
     calls = {"n": 0}
 
     def dies_the_first_time(**kwargs):
@@ -134,7 +135,7 @@ def test_worker_dying_after_the_charge_is_finished_by_the_redelivery(monkeypatch
             raise SystemExit("worker killed between the gateway charge and the ledger write")
         return real_finish(**kwargs)
 
-    monkeypatch.setattr(billing, "_attempt_finish", dies_the_first_time)
+    monkeypatch.setattr(recharges, "recharge_attempt_finish", dies_the_first_time)
     with pytest.raises(SystemExit):
         credits_charge_usage_batch(organization=org, charges=charges(["c1"], "20.00"))
     attempt = RechargeAttempt.objects.get(organization=org)

@@ -14,7 +14,8 @@ from credits.models import (
     LedgerEntry,
     PaymentMethod,
 )
-from credits.services import billing
+from credits.services.purchases import credits_purchase
+from credits.services.recharges import auto_recharge_configure
 from tests.factories import funded_account, saved_card
 
 CC = "/billing/communications-credits/"
@@ -35,8 +36,8 @@ def bclient(client, billing_admin):
 def test_overview_shows_balance_auto_recharge_and_days_left(bclient, org):
     card = saved_card(org)
     funded_account(org, "1234.50")
-    billing.auto_recharge_configure(organization=org, enabled=True, amount=100, trigger=50,
-                                    payment_method=card, actor="tests")
+    auto_recharge_configure(organization=org, enabled=True, amount=100, trigger=50,
+                            payment_method=card, actor="tests")
     page = bclient.get(CC).content.decode()
     assert "$1,234.50" in page
     assert "Add $100 when the balance is below $50." in page
@@ -119,7 +120,7 @@ def test_recommended_amounts_follow_recent_spend(org):
     from datetime import UTC, datetime, timedelta
 
     from credits.selectors.billing import recommended_amounts
-    from credits.services.billing import UsageCharge, credits_charge_usage_batch
+    from credits.services.ledger import UsageCharge, credits_charge_usage_batch
 
     funded_account(org, "1000")
     now = datetime.now(UTC)
@@ -205,10 +206,10 @@ def test_card_form_rejects_bad_cards(bclient, org, number, month, year, message)
 @pytest.mark.django_db
 def test_transactions_list_every_entry_newest_first_with_balance_after(bclient, org):
     card = saved_card(org)
-    billing.credits_purchase(organization=org, amount=100, payment_method=card, actor="t")
+    credits_purchase(organization=org, amount=100, payment_method=card, actor="t")
     from datetime import UTC, datetime
 
-    from credits.services.billing import UsageCharge, credits_charge_usage_batch
+    from credits.services.ledger import UsageCharge, credits_charge_usage_batch
 
     credits_charge_usage_batch(organization=org, charges=[UsageCharge(
         key="c", amount=Decimal("2.50"), description="user_out +33 1",
@@ -221,8 +222,8 @@ def test_transactions_list_every_entry_newest_first_with_balance_after(bclient, 
 @pytest.mark.django_db
 def test_another_organizations_invoice_is_not_found(bclient, other_org):
     card = saved_card(other_org)
-    attempt = billing.credits_purchase(organization=other_org, amount=50, payment_method=card,
-                                       actor="t")
+    attempt = credits_purchase(organization=other_org, amount=50, payment_method=card,
+                               actor="t")
     assert bclient.get(f"/billing/invoices/{attempt.invoice.pk}/").status_code == 404
     assert bclient.post(f"{CC}payment-methods/{card.pk}/remove/").status_code == 404
 
@@ -253,7 +254,7 @@ def test_transactions_page_query_count_is_bounded(bclient, org, django_assert_ma
     funded_account(org, "10")
     from datetime import UTC, datetime
 
-    from credits.services.billing import UsageCharge, credits_charge_usage_batch
+    from credits.services.ledger import UsageCharge, credits_charge_usage_batch
 
     credits_charge_usage_batch(organization=org, charges=[UsageCharge(
         key=f"k{i}", amount=Decimal("0.10"), description="", occurred_at=datetime.now(UTC))
@@ -287,8 +288,8 @@ def test_balance_api_returns_the_summary(org):
 
     card = saved_card(org)
     funded_account(org, "123.45")
-    billing.auto_recharge_configure(organization=org, enabled=True, amount=100, trigger=50,
-                                    payment_method=card, actor="t")
+    auto_recharge_configure(organization=org, enabled=True, amount=100, trigger=50,
+                            payment_method=card, actor="t")
     api = NinjaAPI(urls_namespace="billing-test-api")
     api.add_router("/", router)
     response = TestClient(api).get("/credits/balance", auth=org)

@@ -5,8 +5,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from credits.gateway import SimulatedGateway, card_brand, luhn_ok
 from credits.models import SimulatedGatewayCard, SimulatedGatewayCharge
+from credits.payments.cards import card_brand, luhn_ok
+from credits.payments.simulated import SimulatedGateway
 
 YEAR = timezone.now().year + 2
 

@@ -247,21 +247,26 @@ def default_language_after():
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("language,heading,reason", [
-    ("en", "The payment did not go through.",
+@pytest.mark.parametrize("language,pending,reason", [
+    ("en", "The payment is not confirmed yet.",
      "The payment provider could not process the card, and nothing was charged. "
      "Try again later or use another card."),
-    ("fr", "Le paiement n'a pas abouti.",
+    ("fr", "Le paiement n'est pas encore confirmé.",
      "Le prestataire de paiement n'a pas pu traiter la carte et rien n'a été débité. "
      "Réessayez plus tard ou utilisez une autre carte."),
 ])
-def test_a_purchase_given_up_after_a_provider_error_says_what_to_do(
-        client, make_person, org, monkeypatch, language, heading, reason, default_language_after):
-    from credits.models import LedgerEntry, RechargeAttempt
-    from credits.services import billing
+def test_a_purchase_after_a_provider_error_stays_pending_then_says_what_to_do(
+        client, make_person, org, language, pending, reason, default_language_after):
+    """The request makes one try (no sleeping in the web request): the page says the
+    payment is not confirmed yet and must not be paid again; when the retries are given up
+    the attempt fails with words that say what to do."""
+    from django.utils import translation
+
+    from credits.models import LedgerEntry, RechargeAttempt, SimulatedGatewayCharge
+    from credits.payments.reasons import recharge_failure_reason
+    from credits.services.recharges import recharge_attempt_give_up
     from tests.factories import saved_card
 
-    monkeypatch.setattr(billing.time, "sleep", lambda _s: None)  # the short back-offs
     person = make_person("billing_administrator", preferred_language=language)
     client.force_login(person.user)
     card = saved_card(org, "4000000000000119")  # every charge: processing_error
@@ -269,12 +274,17 @@ def test_a_purchase_given_up_after_a_provider_error_says_what_to_do(
         "amount": "100", "payment_method": card.pk, "request_key": "k1"})
     page = html.unescape(response.content.decode())
     assert response.status_code == 200
-    assert heading in page and reason in page
-    assert "tried again" not in page and "nouvelle tentative" not in page
+    assert pending in page
+    assert "declined" not in page and "refusé" not in page
     attempt = RechargeAttempt.objects.get()
+    assert attempt.status == "pending"
+    assert SimulatedGatewayCharge.objects.get().tries == 1  # one try in the request
+    attempt = recharge_attempt_give_up(attempt_id=attempt.pk)
     assert (attempt.status, attempt.reason_code) == ("failed", "processing_error")
     assert attempt.reason.startswith("The payment provider could not process the card, and "
                                      "nothing was charged.")
+    with translation.override(language):
+        assert recharge_failure_reason(kind=attempt.kind, code=attempt.reason_code) == reason
     assert not LedgerEntry.objects.exists()
     assert "tried again" not in html.unescape(client.get("/billing/bills/").content.decode())
 

@@ -39,7 +39,7 @@ from credits.models import (
     MinutePool,
     RechargeAttempt,
 )
-from credits.services import billing
+from credits.services.recharges import auto_recharge_configure, recharge_amount_for_gap
 from credits.services.tenants import Actor
 from credits.tasks import auto_recharge_sweep
 from tests.conftest import requires_postgres
@@ -87,9 +87,9 @@ def test_eight_processes_ingesting_overlapping_calls_charge_and_recharge_exactly
         LicenseAssignment.objects.filter(person__in=people).update(
             assigned_at=datetime(2026, 10, 1, tzinfo=UTC))
         funded_account(org, "60.00")
-        billing.auto_recharge_configure(organization=org, enabled=True, amount=AMOUNT,
-                                        trigger=TRIGGER, payment_method=saved_card(org),
-                                        actor="tests")
+        auto_recharge_configure(organization=org, enabled=True, amount=AMOUNT,
+                                trigger=TRIGGER, payment_method=saved_card(org),
+                                actor="tests")
         _t, token = api_token_create(organization=org, name="switch",
                                      actor=Actor.system("tests"))
 
@@ -161,7 +161,7 @@ def test_eight_processes_ingesting_overlapping_calls_charge_and_recharge_exactly
                 recharges += 1
                 assert balance < TRIGGER, "a recharge started at or above the trigger"
                 attempt = RechargeAttempt.objects.get(pk=attempt_id)
-                assert amount == billing.recharge_amount_for_gap(
+                assert amount == recharge_amount_for_gap(
                     balance=attempt.balance_before, trigger=TRIGGER, amount=AMOUNT)
                 short += after < TRIGGER
             balance = after

@@ -6,7 +6,7 @@ attempt visible with its outcome."""
 import threading
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -21,8 +21,10 @@ from credits.models import (
     RechargeAttempt,
     SimulatedGatewayCharge,
 )
-from credits.services import billing
-from credits.services.billing import UsageCharge, credits_charge_usage_batch
+from credits.selectors.billing import stale_recharge_attempt_ids
+from credits.services.ledger import UsageCharge, credits_charge_usage_batch
+from credits.services.purchases import credits_purchase
+from credits.services.recharges import auto_recharge_configure
 from credits.services.tenants import Actor
 from credits.tasks import auto_recharge_sweep, process_recharge_attempt
 from tests.conftest import requires_postgres
@@ -73,9 +75,9 @@ def test_gateway_faults_during_a_burst_of_recharges_lose_and_double_nothing(sett
             org = OrganizationFactory()
             funded_account(org, "60.00")
             cards[org.pk] = saved_card(org)
-            billing.auto_recharge_configure(organization=org, enabled=True,
-                                            amount=Decimal(50), trigger=Decimal(50),
-                                            payment_method=cards[org.pk], actor="tests")
+            auto_recharge_configure(organization=org, enabled=True,
+                                    amount=Decimal(50), trigger=Decimal(50),
+                                    payment_method=cards[org.pk], actor="tests")
             orgs.append(org)
 
         def charger(org):
@@ -93,7 +95,7 @@ def test_gateway_faults_during_a_burst_of_recharges_lose_and_double_nothing(sett
         def purchaser(org, keys):
             def run():
                 for key in keys:
-                    attempt = billing.credits_purchase(
+                    attempt = credits_purchase(
                         organization=org, amount=Decimal(100), payment_method=cards[org.pk],
                         actor=Actor.system("tests"), request_key=key)
                     purchase_results.append((key, attempt.pk, attempt.status))
@@ -116,9 +118,10 @@ def test_gateway_faults_during_a_burst_of_recharges_lose_and_double_nothing(sett
         burst_s = time.monotonic() - started
         assert errors == []
 
-        # The beat, later: stale pending attempts and due accounts are finished.
-        for attempt_id in billing.stale_recharge_attempt_ids(older_than_seconds=0,
-                                                             now=datetime.now(UTC)):
+        # The beat, later (past every back-off): stale pending attempts, among them the
+        # purchases a fault left pending in the request, and due accounts are finished.
+        later = datetime.now(UTC) + timedelta(minutes=10)
+        for attempt_id in stale_recharge_attempt_ids(older_than_seconds=0, now=later):
             process_recharge_attempt.apply(args=[str(attempt_id)])
         auto_recharge_sweep()
 

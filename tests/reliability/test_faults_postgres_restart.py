@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from credits.models import LicenseAssignment
-from credits.services import billing
+from credits.services.recharges import auto_recharge_configure
 from credits.services.tenants import Actor
 from tests.conftest import requires_postgres, requires_redis
 from tests.factories import (
@@ -65,9 +65,9 @@ def test_postgres_restart_fails_cleanly_and_recovers_without_restarting_the_app(
         LicenseAssignment.objects.filter(person=caller).update(
             assigned_at=datetime(2026, 10, 1, tzinfo=UTC))
         funded_account(org, "100.00")
-        billing.auto_recharge_configure(organization=org, enabled=True, amount=Decimal(50),
-                                        trigger=Decimal(50), payment_method=saved_card(org),
-                                        actor="tests")
+        auto_recharge_configure(organization=org, enabled=True, amount=Decimal(50),
+                                trigger=Decimal(50), payment_method=saved_card(org),
+                                actor="tests")
         _t, token = api_token_create(organization=org, name="switch",
                                      actor=Actor.system("tests"))
         cookie = {"Cookie": session_cookie(admin.user)}

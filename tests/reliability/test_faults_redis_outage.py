@@ -25,7 +25,8 @@ from credits.models import (
     RechargeAttempt,
     SimulatedGatewayCharge,
 )
-from credits.services import billing
+from credits.services.ledger import credit_account_set_low_balance_threshold
+from credits.services.recharges import auto_recharge_configure
 from credits.services.tenants import Actor
 from notifications.models import Delivery, Notification
 from tests.conftest import requires_postgres, requires_redis
@@ -97,11 +98,11 @@ def test_redis_down_for_30_seconds_loses_nothing_and_catches_up_once(tmp_path, r
         LicenseAssignment.objects.filter(person=caller).update(
             assigned_at=datetime(2026, 10, 1, tzinfo=UTC))
         funded_account(org, "100.00")
-        billing.credit_account_set_low_balance_threshold(organization=org,
-                                                         threshold=Decimal(75), actor="tests")
-        billing.auto_recharge_configure(organization=org, enabled=True, amount=Decimal(50),
-                                        trigger=Decimal(50), payment_method=saved_card(org),
-                                        actor="tests")
+        credit_account_set_low_balance_threshold(organization=org,
+                                                 threshold=Decimal(75), actor="tests")
+        auto_recharge_configure(organization=org, enabled=True, amount=Decimal(50),
+                                trigger=Decimal(50), payment_method=saved_card(org),
+                                actor="tests")
         _t, token = api_token_create(organization=org, name="switch",
                                      actor=Actor.system("tests"))
         cookie = session_cookie(admin.user)

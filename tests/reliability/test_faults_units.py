@@ -8,10 +8,12 @@ from decimal import Decimal
 
 import pytest
 
-from credits.gateway import Faults, GatewayTimeout, get_gateway
+from credits import tasks as credits_tasks
 from credits.models import CreditAccount, LedgerEntry, RechargeAttempt, SimulatedGatewayCharge
-from credits.services import billing
-from credits.services.billing import UsageCharge, credits_charge_usage_batch
+from credits.payments.base import GatewayTimeout, get_gateway
+from credits.payments.simulated import Faults
+from credits.services.ledger import UsageCharge, credits_charge_usage_batch
+from credits.services.recharges import auto_recharge_configure, auto_recharge_start
 from credits.services.tenants import Actor
 from credits.tasks import auto_recharge_check
 from tests.factories import OrganizationFactory, funded_account, graph_row, saved_card
@@ -31,13 +33,13 @@ def below_trigger(db, monkeypatch):
     yet charged)."""
     org = OrganizationFactory()
     funded_account(org, "60.00")
-    billing.auto_recharge_configure(organization=org, enabled=True, amount=Decimal(50),
-                                    trigger=Decimal(50), payment_method=saved_card(org),
-                                    actor="tests")
-    monkeypatch.setattr(billing, "enqueue_auto_recharge_check", lambda org_id: None)
+    auto_recharge_configure(organization=org, enabled=True, amount=Decimal(50),
+                            trigger=Decimal(50), payment_method=saved_card(org),
+                            actor="tests")
+    monkeypatch.setattr(credits_tasks, "enqueue_auto_recharge_check", lambda org_id: None)
     credits_charge_usage_batch(organization=org, charges=[UsageCharge(
         key="call:1", amount=Decimal("20.00"), description="", occurred_at=datetime.now(UTC))])
-    return org, billing.auto_recharge_start(organization_id=org.pk)
+    return org, auto_recharge_start(organization_id=org.pk)
 
 
 def test_a_charge_whose_answers_were_all_lost_is_credited_once_on_giving_up(

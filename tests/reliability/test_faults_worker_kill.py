@@ -24,6 +24,7 @@ from aiosmtpd.controller import Controller
 from django.db import transaction
 from django.db.models import Sum
 
+from credits import tasks as credits_tasks
 from credits.events import event_emit
 from credits.models import (
     CreditAccount,
@@ -32,8 +33,8 @@ from credits.models import (
     RechargeAttempt,
     SimulatedGatewayCharge,
 )
-from credits.services import billing
-from credits.services.billing import UsageCharge, credits_charge_usage_batch
+from credits.services.ledger import UsageCharge, credits_charge_usage_batch
+from credits.services.recharges import auto_recharge_configure
 from credits.services.tenants import Actor
 from notifications.models import Delivery, DeliveryStatus
 from tests.conftest import requires_postgres, requires_redis
@@ -45,8 +46,7 @@ from tests.factories import (
     saved_card,
 )
 from usage import exports
-from usage.models import CallRecord
-from usage.models_reports import Export, ExportStatus
+from usage.models import CallRecord, Export, ExportStatus
 from usage.report import ReportFilters
 
 from .faults_support import (
@@ -93,11 +93,11 @@ def test_worker_killed_between_gateway_and_ledger_recharges_once(procs, tmp_path
     try:
         org = OrganizationFactory()
         funded_account(org, "60.00")
-        billing.auto_recharge_configure(organization=org, enabled=True, amount=Decimal(50),
-                                        trigger=Decimal(50), payment_method=saved_card(org),
-                                        actor="tests")
+        auto_recharge_configure(organization=org, enabled=True, amount=Decimal(50),
+                                trigger=Decimal(50), payment_method=saved_card(org),
+                                actor="tests")
         # Usage takes the balance below the trigger; the recharge is left to the worker.
-        monkeypatch.setattr(billing, "enqueue_auto_recharge_check", lambda org_id: None)
+        monkeypatch.setattr(credits_tasks, "enqueue_auto_recharge_check", lambda org_id: None)
         credits_charge_usage_batch(organization=org, charges=[UsageCharge(
             key="call:k1", amount=Decimal("20.00"), description="",
             occurred_at=datetime.now(UTC))])

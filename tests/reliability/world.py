@@ -12,7 +12,8 @@ from django.apps import apps
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
-from credits.services import billing
+from credits.services.payment_methods import payment_method_add
+from credits.services.purchases import credits_purchase
 from credits.services.tenants import Actor
 from tests.factories import (
     TEST_DECK_CSV,
@@ -77,7 +78,7 @@ def build_world(org, admin) -> dict:
     from notifications.models import Delivery, DeliveryStatus, Notification
     from usage import decks
     from usage.exports import export_dir
-    from usage.models_reports import Export, ExportStatus
+    from usage.models import Export, ExportStatus
     from usage.services import api_token_create, calls_ingest, rate_deck_load
 
     rates, errors = decks.parse_deck(_deck_with_markup(org.currency), org.currency)
@@ -87,11 +88,11 @@ def build_world(org, admin) -> dict:
     person = PersonFactory(organization=org, display_name=f"Eve {XSS}",
                            upn=f"eve.{org.slug}@{org.slug}.example", usage_location="US")
     give_licenses(person, "MCOEV", "MCOPSTN1", "MCOPSTNC")
-    card = billing.payment_method_add(organization=org, number="4242424242424242",
-                                      exp_month=12, exp_year=timezone.now().year + 2, cvc="123",
-                                      holder_name=XSS, actor=ACTOR)
-    attempt = billing.credits_purchase(organization=org, amount=50, payment_method=card,
-                                       actor=ACTOR, request_key=f"world-{org.slug}")
+    card = payment_method_add(organization=org, number="4242424242424242",
+                              exp_month=12, exp_year=timezone.now().year + 2, cvc="123",
+                              holder_name=XSS, actor=ACTOR)
+    attempt = credits_purchase(organization=org, amount=50, payment_method=card,
+                               actor=ACTOR, request_key=f"world-{org.slug}")
     day = (timezone.now() - timedelta(days=2)).date().isoformat()
     result = calls_ingest(organization=org, source="api", rows=[
         graph_row(f"{org.slug}-call-{i}", userPrincipalName=upn, userDisplayName=f"Dial {XSS}",

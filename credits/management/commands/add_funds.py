@@ -1,9 +1,13 @@
+"""`manage.py add_funds`: a one-time purchase for support staff. Exit codes (DESIGN.md
+section 8): 0 succeeded, 1 declined, 3 pending (the gateway gave no final answer yet)."""
+
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from credits.models import Organization, RechargeStatus
 from credits.selectors.billing import credit_account_get, payment_methods
-from credits.services.billing import credits_purchase, payment_method_add
+from credits.services.payment_methods import payment_method_add
+from credits.services.purchases import credits_purchase
 from credits.services.tenants import Actor, ServiceError
 
 
@@ -43,6 +47,10 @@ class Command(BaseCommand):
                                        payment_method=method, actor=actor)
         except ServiceError as exc:
             raise CommandError(exc.message) from exc
+        if attempt.status == RechargeStatus.PENDING:
+            self.stdout.write(f"pending: attempt {attempt.pk}; the payment is not confirmed "
+                              "yet, do not pay again (the sweep settles it)")
+            raise CommandError(f"pending {attempt.pk}", returncode=3)
         if attempt.status != RechargeStatus.SUCCEEDED:
             raise CommandError(f"payment declined ({attempt.reason_code}): {attempt.reason}")
         account = credit_account_get(organization=org)

@@ -1,13 +1,7 @@
-"""The payment gateway: a simulated one with Stripe's test-card semantics
-(shared/domain/test-cards.csv). A real provider adapter would offer the same two calls.
-
-- `tokenize_card` turns a card number, expiry and CVC into a token (plus brand, last 4
-  and expiry). The number and CVC go no further than this call.
-- `charge` takes a token, an amount and an idempotency key. The gateway remembers every key
-  in its own table (`SimulatedGatewayCharge`), committed on its own: a retry with the same
-  key returns the first final result without charging again, even after the caller's
-  process died. A transient `processing_error` is not final: a retry with the same key
-  tries again.
+"""The simulated payment gateway, with Stripe's test-card semantics
+(shared/domain/test-cards.csv). Its tables (`SimulatedGatewayCard`, its card vault, and
+`SimulatedGatewayCharge`, its memory of idempotency keys) are the gateway's side, not ours;
+it commits them on its own, like a real provider.
 
 Test cards: 4242 4242 4242 4242 succeeds; ...0341 attaches, then every charge is declined
 (card_declined); ...0002 is declined when attached (card_declined); ...9995 attaches and its
@@ -27,24 +21,14 @@ probabilities. The outcome of each try of a key follows from the seed. `charge_s
 import random
 import secrets
 from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
 
-# Plain words for each code, shown to people and sent in recharge_failed events.
-REASONS = {
-    "card_declined": _("The bank declined the card."),
-    "generic_decline": _("The bank declined the card."),
-    "insufficient_funds": _("The card has insufficient funds."),
-    "expired_card": _("The card has expired."),
-    "incorrect_cvc": _("The card's security code (CVC) is incorrect."),
-    "incorrect_number": _("The card number is incorrect."),
-    "processing_error": _("The payment provider could not process the card; it will be "
-                          "tried again."),
-}
+from ..models import SimulatedGatewayCard, SimulatedGatewayCharge
+from .base import TRANSIENT_CODES, CardResult, ChargeResult, GatewayTimeout
+from .cards import card_brand, card_expired, luhn_ok
 
 # number -> (what happens on attach, what happens on charge)
 TEST_CARDS = {
@@ -55,11 +39,6 @@ TEST_CARDS = {
     "4000000000000119": ("ok", "processing_error"),
     "4000000000000127": ("incorrect_cvc", None),
 }
-TRANSIENT_CODES = frozenset({"processing_error"})
-
-
-class GatewayTimeout(Exception):
-    """The gateway did not answer in time: the charge may or may not have been made."""
 
 
 @dataclass(frozen=True)
@@ -71,8 +50,6 @@ class Faults:
 
     @classmethod
     def configured(cls) -> "Faults | None":
-        from django.conf import settings
-
         text = getattr(settings, "SIMULATED_GATEWAY_FAULTS", "")
         if not text:
             return None
@@ -97,83 +74,12 @@ class Faults:
         return "", False
 
 
-def reason_for(code: str) -> str:
-    return str(REASONS.get(code, _("The payment was not accepted.")))
-
-
-def luhn_ok(number: str) -> bool:
-    # ASCII only: str.isdigit() also accepts full-width and superscript digits, which no
-    # card number contains (and int() refuses some of them).
-    if not (number.isascii() and number.isdigit()) or not 12 <= len(number) <= 19:
-        return False
-    total = 0
-    for i, ch in enumerate(reversed(number)):
-        d = int(ch)
-        if i % 2 == 1:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return total % 10 == 0
-
-
-def card_brand(number: str) -> str:
-    if number.startswith("4"):
-        return "Visa"
-    if number[:2] in {"51", "52", "53", "54", "55"} or "2221" <= number[:4] <= "2720":
-        return "Mastercard"
-    if number[:2] in {"34", "37"}:
-        return "American Express"
-    if number.startswith("6011") or number.startswith("65"):
-        return "Discover"
-    return "Card"
-
-
-def card_expired(exp_month: int, exp_year: int, today: date | None = None) -> bool:
-    today = today or timezone.now().date()
-    return (exp_year, exp_month) < (today.year, today.month)
-
-
-@dataclass(frozen=True)
-class CardResult:
-    is_success: bool
-    token: str = ""
-    brand: str = ""
-    last4: str = ""
-    exp_month: int = 0
-    exp_year: int = 0
-    error_code: str = ""
-
-    @property
-    def message(self) -> str:
-        return reason_for(self.error_code) if self.error_code else ""
-
-
-@dataclass(frozen=True)
-class ChargeResult:
-    is_success: bool
-    amount: Decimal
-    currency: str
-    reference: str = ""
-    error_code: str = ""
-    # True when the same idempotency key may be tried again (processing_error).
-    is_transient: bool = False
-    # True when this key had been charged before and the stored result was returned.
-    replayed: bool = False
-
-    @property
-    def message(self) -> str:
-        return reason_for(self.error_code) if self.error_code else ""
-
-
 class SimulatedGateway:
     name = "simulated"
 
     def tokenize_card(
         self, *, number: str, exp_month: int, exp_year: int, cvc: str
     ) -> CardResult:
-        from .models import SimulatedGatewayCard
-
         number = "".join(ch for ch in number if ch in "0123456789")
         if not luhn_ok(number):
             return CardResult(False, error_code="incorrect_number")
@@ -201,8 +107,6 @@ class SimulatedGateway:
     ) -> ChargeResult:
         """Charge once per idempotency key. Run it outside the caller's transaction so that
         the gateway's memory survives the caller's crash, as a real provider's does."""
-        from .models import SimulatedGatewayCard, SimulatedGatewayCharge
-
         faults = Faults.configured()
         fault, after = "", False
         with transaction.atomic():
@@ -214,7 +118,8 @@ class SimulatedGateway:
                     if fault == "timeout":
                         raise GatewayTimeout(idempotency_key)
                 return self._result(row, replayed=True)
-            card = SimulatedGatewayCard.objects.select_for_update().filter(token=token).first()
+            card = SimulatedGatewayCard.objects.select_for_update(of=("self",), no_key=True).filter(
+                token=token).first()
             row.tries += 1
             if faults is not None:
                 fault, after = faults.draw(idempotency_key, row.tries, False)
@@ -244,14 +149,13 @@ class SimulatedGateway:
     def charge_status(self, *, idempotency_key: str) -> ChargeResult | None:
         """What the gateway did under this key, without charging: the stored result, or
         None when it never saw the key."""
-        from .models import SimulatedGatewayCharge
-
         row = SimulatedGatewayCharge.objects.filter(idempotency_key=idempotency_key).first()
         return None if row is None else self._result(row, replayed=True)
 
     @staticmethod
     def _locked_row(model, key, token, amount, currency):
-        row = model.objects.select_for_update().filter(idempotency_key=key).first()
+        row = model.objects.select_for_update(of=("self",), no_key=True).filter(
+            idempotency_key=key).first()
         if row is not None:
             return row
         try:
@@ -261,7 +165,8 @@ class SimulatedGateway:
                     status="new", reference="ch_sim_" + secrets.token_hex(10),
                 )
         except IntegrityError:  # the same key arrived concurrently: wait for its lock
-            return model.objects.select_for_update().get(idempotency_key=key)
+            return model.objects.select_for_update(of=("self",), no_key=True).get(
+                idempotency_key=key)
 
     @staticmethod
     def _outcome(card) -> str:
@@ -284,8 +189,3 @@ class SimulatedGateway:
             is_transient=row.status == "processing_error",
             replayed=replayed,
         )
-
-
-def get_gateway() -> SimulatedGateway:
-    """The configured gateway; only the simulated one exists so far."""
-    return SimulatedGateway()
