@@ -1,7 +1,10 @@
 """The admin roles of domain/roles.csv and what each may do in this app.
 
 Permissions are plain strings. `manage_x` implies `view_x`; Global Reader is read-only
-everywhere, so it holds every `view_*` permission and no `manage_*` one.
+everywhere, so it holds every `view_*` permission of VIEW_PERMISSIONS and no `manage_*` one.
+`view_call_rows` (the report's call rows and exports, beyond its totals) is held by every
+role that reads usage except Global Reader, which sees the totals only, as in the Microsoft
+admin center.
 """
 
 from dataclasses import dataclass
@@ -30,7 +33,9 @@ VIEW_PERMISSIONS = frozenset(
         "view_settings",
     }
 )
-ALL_PERMISSIONS = MANAGE_PERMISSIONS | VIEW_PERMISSIONS
+# Call rows name people and numbers: granted role by role, never by "read_only".
+ROW_PERMISSIONS = frozenset({"view_call_rows"})
+ALL_PERMISSIONS = MANAGE_PERMISSIONS | VIEW_PERMISSIONS | ROW_PERMISSIONS
 
 # What holding a manage permission lets a person read as well.
 IMPLIED = {
@@ -74,21 +79,22 @@ def _role(name, credit_alerts, pool_alerts, permissions):
     return Role(name, credit_alerts == "yes", pool_alerts == "yes", frozenset(expanded))
 
 
-# Transcribed from domain/roles.csv (role, credit_alerts, pool_alerts, permissions).
+# Transcribed from domain/roles.csv (role, credit_alerts, pool_alerts, permissions), with
+# view_call_rows beside view_usage for every role but Global Reader.
 ROLES = [
     _role("Global Administrator", "yes", "no", "all"),
     _role("Company Administrator", "yes", "yes", "all"),
     _role("Billing Administrator", "yes", "yes",
-          "manage_billing view_billing view_usage manage_notifications"),
+          "manage_billing view_billing view_usage view_call_rows manage_notifications"),
     _role("License Administrator", "yes", "yes", "manage_licenses"),
     _role("User Administrator", "yes", "no", "manage_licenses manage_people"),
     _role("User Account Administrator", "yes", "yes", "manage_licenses manage_people"),
     _role("Teams Administrator", "yes", "yes",
-          "view_usage manage_rates manage_api_tokens view_billing"),
+          "view_usage view_call_rows manage_rates manage_api_tokens view_billing"),
     _role("Teams Communications Administrator", "yes", "yes",
-          "view_usage manage_rates manage_api_tokens view_billing"),
-    _role("Teams Communications Support Engineer", "yes", "yes", "view_usage"),
-    _role("Teams Communications Support Specialist", "yes", "yes", "view_usage"),
+          "view_usage view_call_rows manage_rates manage_api_tokens view_billing"),
+    _role("Teams Communications Support Engineer", "yes", "yes", "view_usage view_call_rows"),
+    _role("Teams Communications Support Specialist", "yes", "yes", "view_usage view_call_rows"),
     _role("Helpdesk Administrator", "yes", "yes", ""),
     _role("Service Support Administrator", "yes", "yes", ""),
     _role("Skype for Business Administrator", "yes", "yes", ""),

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from credits import products
 from credits.models import Organization
 from credits.selectors.licenses import pool_minutes_left
 from credits.services.licenses import pool_key_for
@@ -54,7 +55,7 @@ def _refuse(reason: str, charged_to: str | None = None) -> Decision:
 def _credit_seconds(balance: Decimal, a: rating.Assessment,
                     skus) -> tuple[str | None, int | None]:
     """(refusal, max billable seconds) for the part of a call that credits pay."""
-    if rating.SKU_CREDITS not in skus:
+    if products.CREDITS not in skus:
         return NO_CREDITS_LICENSE, None
     if balance <= 0:
         return INSUFFICIENT_BALANCE, None

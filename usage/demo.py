@@ -18,6 +18,7 @@ from django.utils import timezone
 from credits.services.tenants import Actor
 
 from .decks import parse_deck
+from .rating import NANP_DOMESTIC
 from .selectors import rate_deck_version
 from .services import calls_ingest_all, rate_deck_load
 
@@ -109,9 +110,6 @@ def _duration(rng):
     return max(3, min(7200, int(rng.lognormvariate(4.9, 0.9))))
 
 
-_NANP_DOMESTIC = {"US", "CA", "PR"}
-
-
 def _context(kind: str, country: str, callee: str) -> str | None:
     """What Microsoft's export says for outbound calls: relative to the user's location
     (US <-> Canada counts as domestic); inbound calls carry none."""
@@ -121,7 +119,7 @@ def _context(kind: str, country: str, callee: str) -> str | None:
         region = phonenumbers.region_code_for_number(phonenumbers.parse(callee))
     except phonenumbers.NumberParseException:
         return None
-    if region == country or {region, country} <= _NANP_DOMESTIC:
+    if region == country or {region, country} <= NANP_DOMESTIC:
         return "Domestic"
     return "International"
 

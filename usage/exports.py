@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP
 from pathlib import Path
 
 import xlsxwriter
@@ -45,13 +45,14 @@ from xlsxwriter.exceptions import FileCreateError
 
 from credits.events import event_emit
 from credits.models import Organization, Person
+from credits.money import CENT, ZERO
 from credits.pausepoints import pause_point
 from credits.services.tenants import Actor, ServiceError, audit_record
 
 from . import masking
 from .ingest import EXPORT_HEADER
-from .models_reports import EXPORT_LIFETIME, Export, ExportFormat, ExportStatus
-from .report import ReportFilters, calls_queryset, minutes_of, user_match
+from .models import EXPORT_LIFETIME, Export, ExportFormat, ExportStatus
+from .report import ReportFilters, calls_queryset, minutes_of, report_totals, user_match
 
 logger = logging.getLogger(__name__)
 
@@ -60,12 +61,10 @@ MAX_SHEET_ROWS = 1_048_576
 FETCH_SIZE = 5000
 COPY_BLOCK = 1 << 20  # bytes of CSV per compression call
 PROGRESS_EVERY_S = 1.0
-_CENT = Decimal("0.01")
-_ZERO = Decimal("0.00")
 # Excel's day 0 is 1899-12-30 (with the 1900 leap-year bug folded in): serial = days since.
 _EXCEL_EPOCH_OFFSET_DAYS = 25569  # 1970-01-01 as an Excel serial
 
-# The fields streamed for one row, in this order.
+# The CallRecord fields streamed for one row (`stream_rows`), read by name.
 ROW_FIELDS = (
     "graph_id", "call_id", "conference_id", "usage_country", "user_id", "upn",
     "user_display_name", "caller_number", "call_type", "inventory_type",
@@ -130,9 +129,10 @@ def _calls(job: ExportJob):
 
 
 def stream_rows(job: ExportJob) -> Iterator[tuple]:
-    """The rows of ROW_FIELDS in (start, id) order, read in chunks (a server-side cursor
-    on PostgreSQL), so memory stays flat whatever the count."""
-    return _calls(job).values_list(*ROW_FIELDS).iterator(chunk_size=FETCH_SIZE)
+    """The rows in (start, id) order, as named tuples of ROW_FIELDS (CallRecord's field
+    names), read in chunks (a server-side cursor on PostgreSQL), so memory stays flat
+    whatever the count."""
+    return _calls(job).values_list(*ROW_FIELDS, named=True).iterator(chunk_size=FETCH_SIZE)
 
 
 class _Progress:
@@ -209,19 +209,19 @@ class XlsxFormats:
 def xlsx_cells(row: tuple, digits: int, currency: str) -> tuple:
     """One streamed row as the 24 typed values of the usage sheet (strings stay strings,
     times are Excel serials, amounts are floats; None leaves the cell empty)."""
-    (graph_id, call_id, conference_id, usage_country, user_id, upn, name, caller, call_type,
-     inventory_type, context, destination, callee, start, end, duration, fee, charge,
-     capability, charged_to, rate, billable, pool) = row
+    caller, callee, start, end = row.caller_number, row.callee_number, row.start_at, row.end_at
     if digits:
-        caller, callee = masking.mask_call_numbers(call_type, caller, callee, digits)
+        caller, callee = masking.mask_call_numbers(row.call_type, caller, callee, digits)
     if end is None:
-        end = start + timedelta(seconds=duration)
+        end = start + timedelta(seconds=row.duration_s)
+    rate = row.rate_per_minute
     return (
-        graph_id, call_id, conference_id, usage_country, user_id, upn, name, caller,
-        call_type, inventory_type, context, destination, callee, excel_serial(start),
-        excel_serial(end), duration, float(fee.quantize(_CENT, ROUND_HALF_UP)), float(charge),
-        currency, capability, charged_to, float(rate) if rate is not None else None,
-        billable / 60, pool,
+        row.graph_id, row.call_id, row.conference_id, row.usage_country, row.user_id, row.upn,
+        row.user_display_name, caller, row.call_type, row.inventory_type,
+        row.destination_context, row.destination_name, callee, excel_serial(start),
+        excel_serial(end), row.duration_s, float(row.connection_fee.quantize(CENT, ROUND_HALF_UP)),
+        float(row.charge), currency, row.capability, row.charged_to,
+        float(rate) if rate is not None else None, row.billable_seconds / 60, row.pool_minutes,
     )
 
 
@@ -271,14 +271,15 @@ class _Summary:
     def __init__(self):
         self.calls = 0
         self.seconds = 0
-        self.charge = _ZERO
-        self.by_type = defaultdict(lambda: [0, 0, _ZERO])
-        self.by_user = defaultdict(lambda: [0, 0, _ZERO, ""])
-        self.by_day = defaultdict(lambda: [0, 0, _ZERO])
+        self.charge = ZERO
+        self.by_type = defaultdict(lambda: [0, 0, ZERO])
+        self.by_user = defaultdict(lambda: [0, 0, ZERO, ""])
+        self.by_day = defaultdict(lambda: [0, 0, ZERO])
 
     def add(self, row: tuple) -> None:
         upn, name, call_type, start, duration, charge = (
-            row[5], row[6], row[8], row[13], row[15], row[17])
+            row.upn, row.user_display_name, row.call_type, row.start_at, row.duration_s,
+            row.charge)
         self.calls += 1
         self.seconds += duration
         self.charge += charge
@@ -463,18 +464,17 @@ def csv_member_name(job: ExportJob) -> str:
 def csv_fields(row: tuple, digits: int, currency: str) -> list[str]:
     """One streamed row as Microsoft's 20 export columns, as text (the SQL of
     `_csv_select` produces the same text on PostgreSQL)."""
-    (graph_id, call_id, conference_id, usage_country, user_id, upn, name, caller, call_type,
-     inventory_type, context, destination, callee, start, end, duration, fee, charge,
-     capability, _charged_to, _rate, _billable, _pool) = row
+    caller, callee, start, end = row.caller_number, row.callee_number, row.start_at, row.end_at
     if digits:
-        caller, callee = masking.mask_call_numbers(call_type, caller, callee, digits)
+        caller, callee = masking.mask_call_numbers(row.call_type, caller, callee, digits)
     if end is None:
-        end = start + timedelta(seconds=duration)
+        end = start + timedelta(seconds=row.duration_s)
     return [
-        graph_id, call_id, conference_id, usage_country, user_id, upn, name, caller,
-        call_type, inventory_type, context, destination, callee, _iso(start), _iso(end),
-        str(duration), str(fee.quantize(_CENT, ROUND_HALF_UP)),
-        str(charge.quantize(_CENT, ROUND_HALF_UP)), currency, capability,
+        row.graph_id, row.call_id, row.conference_id, row.usage_country, row.user_id, row.upn,
+        row.user_display_name, caller, row.call_type, row.inventory_type,
+        row.destination_context, row.destination_name, callee, _iso(start), _iso(end),
+        str(row.duration_s), str(row.connection_fee.quantize(CENT, ROUND_HALF_UP)),
+        str(row.charge.quantize(CENT, ROUND_HALF_UP)), currency, row.capability,
     ]
 
 
@@ -669,8 +669,6 @@ def export_run(*, export_id: int) -> Export | None:
     filters = ReportFilters.from_dict(export.filters)
     job = ExportJob(export.organization, filters, timezone.now(), export.pk,
                     export.requester.upn if export.requester else "")
-    from .report import report_totals
-
     expected = report_totals(organization=export.organization, filters=filters,
                              match=user_match(organization=export.organization,
                                               filters=filters)).calls
@@ -695,7 +693,7 @@ def export_run(*, export_id: int) -> Export | None:
         return Export.objects.get(pk=export.pk)
     pause_point("export_after_write")
     with transaction.atomic():
-        export = Export.objects.select_for_update().get(pk=export.pk)
+        export = Export.objects.select_for_update(of=("self",)).get(pk=export.pk)
         if export.status != ExportStatus.RUNNING:
             # Another run of this export finished first: its file is the export's.
             target.unlink(missing_ok=True)
@@ -718,9 +716,8 @@ def export_run(*, export_id: int) -> Export | None:
             event_emit(
                 organization=export.organization, name="export_ready",
                 payload={
-                    "export_id": str(export.pk),
+                    "export_id": export.pk,
                     "requester_person_id": export.requester_id,
-                    "path": f"/reports/downloads/#export-{export.pk}",
                     "expires_at": export.expires_at.astimezone(UTC).isoformat(),
                     "format": export.format,
                 },

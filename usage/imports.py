@@ -25,11 +25,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from credits.models import Organization, Person
+from credits.money import ZERO
 from credits.services.tenants import Actor, audit_record
 
-from . import import_files, ingest, rating
+from . import import_files, ingest
 from .ingest import FileError
-from .models_imports import ImportJob, ImportStatus
+from .models import ImportJob, ImportStatus
 from .services import calls_ingest_batches
 
 logger = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ class ImportTotals:
     rejected_count: int = 0
     unrated: int = 0
     charged: int = 0
-    total_charge: Decimal = rating._ZERO
+    total_charge: Decimal = ZERO
     rejected: list[dict] = field(default_factory=list)
 
 

@@ -36,6 +36,17 @@ from typing import NamedTuple
 
 import phonenumbers
 
+from credits.money import ZERO
+from credits.products import AUDIO_CONFERENCING as SKU_CONFERENCING
+from credits.products import CONFERENCE as POOL_CONFERENCE
+from credits.products import CREDITS as SKU_CREDITS
+from credits.products import DOMESTIC as POOL_DOMESTIC
+from credits.products import DOMESTIC_INTERNATIONAL_PLAN as SKU_DOMESTIC_INTERNATIONAL
+from credits.products import DOMESTIC_PLAN as SKU_DOMESTIC
+from credits.products import INTERNATIONAL as POOL_INTERNATIONAL
+from credits.products import PAYG_PLAN as SKU_PAYG
+from credits.products import PRODUCTS, RESOURCE_ACCOUNT, TEAMS_PHONE, ZONE_A
+
 # --- vocabulary ---------------------------------------------------------------------------
 
 OUTBOUND = "outbound"
@@ -48,10 +59,6 @@ CONFERENCE_POOL = "conference_pool"
 CREDITS = "credits"
 FREE = "free"
 CHARGED_TO = (PLAN_POOL, CONFERENCE_POOL, CREDITS, FREE)
-
-POOL_DOMESTIC = "domestic"
-POOL_INTERNATIONAL = "international"
-POOL_CONFERENCE = "conference"
 
 RATED = "rated"
 UNRATED = "unrated"
@@ -83,31 +90,23 @@ OUTBOUND_USER_TYPES = frozenset(
 CONFERENCE_OUT = "conf_out"
 INBOUND_TYPES = frozenset({"user_in", "conf_in", "ucap_in", "unassigned_in"})
 FREE_INBOUND_TYPES = frozenset({"unassigned_in"})
-CALL_TYPES = OUTBOUND_USER_TYPES | INBOUND_TYPES | {CONFERENCE_OUT}
+# Every call type, in the file's order (the order lists show them in).
+CALL_TYPE_ORDER = ("user_in", "user_out", "user_out_conf", "user_out_transfer",
+                   "user_out_forwarding", "conf_in", "conf_out", "unassigned_in", "ucap_in",
+                   "ucap_out")
+CALL_TYPES = frozenset(CALL_TYPE_ORDER)
 OUTBOUND_TYPES = OUTBOUND_USER_TYPES | {CONFERENCE_OUT}
 
-# License SKUs of domain/products.csv that matter to rating.
-SKU_CREDITS = "MCOPSTNC"
-SKU_DOMESTIC = "MCOPSTN1"
-SKU_DOMESTIC_INTERNATIONAL = "MCOPSTN2"
-SKU_PAYG = "MCOPSTN_PAYG_1"
-SKU_CONFERENCING = "MCOMEETADD"
-SKU_RESOURCE_ACCOUNT = "PHONESYSTEM_VIRTUALUSER"
-
-CAPABILITY_CREDITS = "MCOPSTNPP"
+# What the report shows as the license that paid (domain/products.csv).
+CAPABILITY_CREDITS = PRODUCTS[SKU_CREDITS].capability
+CAPABILITY_TEAMS_PHONE = PRODUCTS[TEAMS_PHONE].capability
+CAPABILITY_RESOURCE_ACCOUNT = PRODUCTS[RESOURCE_ACCOUNT].capability
 
 # US <-> Canada (and Puerto Rico, which shares the US plans' domestic minutes) is domestic.
 NANP_DOMESTIC = frozenset({"US", "CA", "PR"})
 
-# domain/zone-a.csv: where the conferencing pool's dial-out minutes may go.
-ZONE_A = frozenset(
-    "AU AT BE BR BG CA CN HR CZ DK EE FI FR DE GR HK HU IN IE IT JP LU MY MX NL NZ NO PL PT "
-    "PR RO RU SG SK SI ZA KR ES SE CH TW TH GB US".split()
-)
-
 _CENT_UNITS = 1000  # rate units (1/100000) per cent
 _TWO_PLACES = Decimal("0.01")
-_ZERO = Decimal("0.00")
 
 
 def decimal_units(value: Decimal) -> int:
@@ -527,7 +526,7 @@ def _over_limit(duration: int, priced: _PricedRate) -> bool:
 
 def _plan_capability(skus: frozenset, call_type: str) -> str:
     if call_type.startswith("ucap"):
-        return "MCOEV_VIRTUALUSER" if SKU_RESOURCE_ACCOUNT in skus else "MCOEV"
+        return CAPABILITY_RESOURCE_ACCOUNT if RESOURCE_ACCOUNT in skus else CAPABILITY_TEAMS_PHONE
     if call_type.startswith("conf"):
         return SKU_CONFERENCING
     if SKU_DOMESTIC_INTERNATIONAL in skus:
@@ -604,7 +603,7 @@ def settle(assessment: Assessment, call: Call, pool_minutes_given: int = 0) -> R
     """The final rating, once the pool (if any) has given `pool_minutes_given` minutes."""
     a = assessment
     if a.status == UNRATED:
-        return Rating(UNRATED, a.reason, "", None, "", 0, 0, 0, None, None, _ZERO, _ZERO, "",
+        return Rating(UNRATED, a.reason, "", None, "", 0, 0, 0, None, None, ZERO, ZERO, "",
                       a.destination_country, a.domestic)
     duration = call.duration
     rate = a.rate
@@ -612,8 +611,8 @@ def settle(assessment: Assessment, call: Call, pool_minutes_given: int = 0) -> R
     if duration <= 0 or a.charged_to == FREE:
         # Not connected, or free: nothing is billed and no pool is touched.
         charged_to = FREE
-        return Rating(RATED, None, charged_to, None, "", 0, 0, 0, rate, per_minute, _ZERO,
-                      _ZERO, a.capability if a.charged_to == FREE else "",
+        return Rating(RATED, None, charged_to, None, "", 0, 0, 0, rate, per_minute, ZERO,
+                      ZERO, a.capability if a.charged_to == FREE else "",
                       a.destination_country, a.domestic)
     given = 0
     rest = duration
@@ -622,7 +621,7 @@ def settle(assessment: Assessment, call: Call, pool_minutes_given: int = 0) -> R
         rest = duration - given * 60
         if rest <= 0:
             return Rating(RATED, None, a.charged_to, a.pool_kind, a.pool_country, given, 0,
-                          given * 60, rate, per_minute, _ZERO, _ZERO, a.capability,
+                          given * 60, rate, per_minute, ZERO, ZERO, a.capability,
                           a.destination_country, a.domestic)
     # Credits pay the whole call, or what the pool did not cover.
     credit_seconds = billable_seconds(rest, rate.first_increment_s, rate.next_increment_s)

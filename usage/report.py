@@ -6,7 +6,7 @@ call records a page at a time with keyset paging on (sort column, id): each page
 index range, however deep.
 """
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -14,11 +14,11 @@ from django.db.models import Count, F, Max, Q, QuerySet, Sum
 from django.utils.translation import gettext as _
 
 from credits.models import Organization, Person
+from credits.money import CENT, ZERO
 from credits.text import text_problem
 
 from . import cursors, rating
-from .models import CallRecord, ChargedTo
-from .models_reports import UsageDestinationRollup, UsagePersonDay, UsageRollup
+from .models import CallRecord, ChargedTo, UsageDestinationRollup, UsagePersonDay, UsageRollup
 
 RANGES = ("7", "28", "90", "custom")
 DEFAULT_RANGE = "28"
@@ -32,13 +32,9 @@ CAPABILITIES = (
     "MCOPSTNU", "MCOPSTNCAP", "MCOEV", "MCOEV_VIRTUALUSER", "MCOMEETADD",
     "MCOMEETADD_DIALOUT_US", "MCOMEETACPEA", "FREECALL",
 )
-CALL_TYPES = (
-    "user_in", "user_out", "user_out_conf", "user_out_transfer", "user_out_forwarding",
-    "conf_in", "conf_out", "unassigned_in", "ucap_in", "ucap_out",
-)
+CALL_TYPES = rating.CALL_TYPE_ORDER
 PAGE_SIZE = 50
 USER_MATCH_LIMIT = 500
-_ZERO = Decimal("0.00")
 
 
 @dataclass(frozen=True)
@@ -257,7 +253,7 @@ class Totals:
     billable_s: int = 0
     credit_s: int = 0
     pool_minutes: int = 0
-    charge: Decimal = _ZERO
+    charge: Decimal = ZERO
     as_of: datetime | None = None
 
     @property
@@ -278,7 +274,7 @@ def _totals_of(row: dict) -> Totals:
         calls=row.get("calls") or 0, duration_s=row.get("duration_s") or 0,
         billable_s=row.get("billable_s") or 0, credit_s=row.get("credit_s") or 0,
         pool_minutes=row.get("pool_minutes") or 0,
-        charge=(row.get("charge") or _ZERO).quantize(Decimal("0.01")),
+        charge=(row.get("charge") or ZERO).quantize(CENT),
         as_of=row.get("as_of"),
     )
 
@@ -449,7 +445,3 @@ def charged_to_label(value: str) -> str:
         return str(ChargedTo(value).label)
     except ValueError:
         return value
-
-
-def with_changes(filters: ReportFilters, **changes) -> ReportFilters:
-    return replace(filters, **changes)

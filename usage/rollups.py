@@ -12,7 +12,7 @@ that bypassed ingestion); it takes the same lock so it cannot interleave with an
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from operator import attrgetter
 
 from django.db import connection, transaction
 from django.db.models import Count, Max, Sum
@@ -21,11 +21,11 @@ from django.utils import timezone
 
 from credits.db import pg_text_array
 from credits.models import Organization
+from credits.money import ZERO
+from credits.services.ledger import credit_account_lock
 
-from .models import CallRecord
-from .models_reports import UsageDestinationRollup, UsagePersonDay, UsageRollup
+from .models import CallRecord, UsageDestinationRollup, UsagePersonDay, UsageRollup
 
-_ZERO = Decimal("0.00")
 _CONTEXTS = {"domestic": "domestic", "international": "international"}
 
 # The CallRecord fields a rollup reads, by name.
@@ -48,7 +48,7 @@ class _Sums:
 
     def __init__(self):
         self.calls = self.duration = self.billable = self.credit = self.pool = 0
-        self.charge = _ZERO
+        self.charge = ZERO
         self.name = ""
 
     def add(self, calls, duration, billable, credit, pool, charge, name=""):
@@ -57,7 +57,7 @@ class _Sums:
         self.billable += billable or 0
         self.credit += credit or 0
         self.pool += pool or 0
-        self.charge += charge or _ZERO
+        self.charge += charge or ZERO
         if name:
             self.name = name
 
@@ -170,21 +170,15 @@ def _write_added(organization_id: int, people: dict, places: dict) -> None:
     )
 
 
-def rollups_add_calls(*, organization: Organization, records: Sequence,
-                      columns: Sequence[str] | None = None) -> None:
+def rollups_add_calls(*, organization: Organization, records: Sequence) -> None:
     """Add freshly stored calls to the rollups. Call inside the transaction that stored them.
 
-    `records` are CallRecord instances, or, with `columns`, tuples whose values follow
-    `columns` (the ingestion's COPY rows: no model instance is built per call)."""
+    `records` are CallRecord instances or the ingestion's `CallRecordRow`s (no model
+    instance is built per call): both are read by field name."""
     if not records:
         return
-    if columns is None:
-        rows = [tuple(getattr(r, f) for f in _FIELDS) for r in records]
-    else:
-        index = {name: i for i, name in enumerate(columns)}
-        picks = [index[f] for f in _FIELDS]
-        rows = [tuple(r[i] for i in picks) for r in records]
-    people, places = _group(rows)
+    fields = attrgetter(*_FIELDS)
+    people, places = _group(fields(r) for r in records)
     _write_added(organization.pk, people, places)
 
 
@@ -256,8 +250,6 @@ def rollups_rebuild(*, organization: Organization, start: date | None = None,
     """Recompute the rollups of the UTC days [start, end] (every day when None) from the call
     records; returns the number of calls summed. Serialized with ingestion by the credit
     account lock, so no batch lands between the delete and the insert."""
-    from credits.services.billing import credit_account_lock
-
     lower, upper = _day_bounds(start, end)
     with transaction.atomic():
         credit_account_lock(organization=organization)

@@ -31,10 +31,11 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from credits.db import pg_text_array
+from credits.db import existing_values
 from credits.models import Organization, Person
+from credits.money import ZERO
 from credits.selectors.licenses import licenses_at
-from credits.services.billing import (
+from credits.services.ledger import (
     UsageCharge,
     credit_account_lock,
     credits_charge_usage_batch,
@@ -44,6 +45,7 @@ from credits.services.tenants import Actor, ServiceError, audit_record
 
 from . import ingest, rating
 from .models import ApiToken, CallRecord, CallSource, Rate, RateDeck
+from .records import COLUMNS, CallRecordRow
 from .rollups import rollups_add_calls, rollups_add_stored
 from .selectors import rate_deck_for, token_hash
 
@@ -72,7 +74,7 @@ def rate_deck_load(*, organization: Organization, rates: Sequence[rating.Rate],
     # A file name is kept as text: nothing that text cannot hold (a name read from a
     # non-UTF-8 file system carries lone surrogates).
     source_name = source_name.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
-    deck, _created = RateDeck.objects.select_for_update().get_or_create(
+    deck, _created = RateDeck.objects.select_for_update(of=("self",)).get_or_create(
         organization=organization)
     existing = Rate.objects.filter(organization=organization)
     if replace:
@@ -131,7 +133,7 @@ def api_token_create(*, organization: Organization, name: str,
 
 @transaction.atomic
 def api_token_revoke(*, token: ApiToken, actor: Actor) -> ApiToken:
-    token = ApiToken.objects.select_for_update().get(pk=token.pk)
+    token = ApiToken.objects.select_for_update(of=("self",)).get(pk=token.pk)
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
@@ -166,19 +168,6 @@ class IngestResult:
         self.total_charge += other.total_charge
         self.unrated += other.unrated
         self.rejected.extend({**r, "index": r["index"] + offset} for r in other.rejected)
-
-
-# CallRecord columns written by ingestion, in COPY order.
-_COLUMNS = [
-    "organization_id", "graph_id", "call_id", "conference_id", "person_id", "user_id", "upn",
-    "user_display_name", "start_at", "end_at", "duration_s", "call_type", "caller_number",
-    "callee_number", "usage_country", "tenant_country", "destination_context",
-    "destination_name", "inventory_type", "operator", "call_duration_source", "currency",
-    "reported_charge", "reported_connection_charge", "reported_capability", "rated",
-    "unrated_reason", "charged_to", "pool_kind", "pool_country", "pool_minutes", "credit_seconds",
-    "billable_seconds", "rate_prefix", "rate_per_minute", "connection_fee", "charge",
-    "capability", "destination_country", "source", "ingested_at",
-]
 
 
 def _people_index(organization: Organization, rows: list[ingest.CallRow]):
@@ -232,34 +221,24 @@ def _stored_ids(organization: Organization, ids: list[str]) -> set[str]:
 
 
 def _stored_graph_ids(organization: Organization, ids: list[str]) -> set[str]:
-    if connection.vendor == "postgresql":
-        # One parameter instead of 1000 placeholders, sent as one array literal (psycopg
-        # renders a Python list element by element: several times the cost of the lookup).
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT graph_id FROM {CallRecord._meta.db_table} "
-                "WHERE organization_id = %s AND graph_id = ANY(%s::text[])",
-                [organization.pk, pg_text_array(ids)],
-            )
-            return {row[0] for row in cursor.fetchall()}
-    return set(CallRecord.objects.filter(organization=organization, graph_id__in=ids)
-               .values_list("graph_id", flat=True))
+    return existing_values(CallRecord, "graph_id", ids, scope_column="organization_id",
+                           scope_id=organization.pk)
 
 
 @functools.cache
 def _copy_types() -> list[str]:
     """The PostgreSQL type of each COPY column, from the model (binary COPY needs them)."""
     fields = {f.column: f for f in CallRecord._meta.concrete_fields}
-    return [fields[c].db_type(connection).split("(")[0] for c in _COLUMNS]
+    return [fields[c].db_type(connection).split("(")[0] for c in COLUMNS]
 
 
-def _insert(records: list[tuple]) -> None:
+def _insert(records: list[CallRecordRow]) -> None:
     if not records:
         return
     if connection.vendor == "postgresql":
         # Binary COPY: no text formatting of dates and decimals here, no parsing of them
         # by the server.
-        sql = (f"COPY {CallRecord._meta.db_table} ({', '.join(_COLUMNS)}) FROM STDIN "
+        sql = (f"COPY {CallRecord._meta.db_table} ({', '.join(COLUMNS)}) FROM STDIN "
                "(FORMAT BINARY)")
         with connection.cursor() as cursor, cursor.copy(sql) as copy:
             copy.set_types(_copy_types())
@@ -267,7 +246,7 @@ def _insert(records: list[tuple]) -> None:
                 copy.write_row(record)
     else:
         CallRecord.objects.bulk_create(
-            [CallRecord(**dict(zip(_COLUMNS, record, strict=True))) for record in records],
+            [CallRecord(**record._asdict()) for record in records],
             batch_size=500,
         )
 
@@ -285,7 +264,7 @@ def calls_ingest(*, organization: Organization, rows: Sequence, source: str,
         raise ServiceError(f"At most {ingest.MAX_ROWS_PER_BATCH} rows per batch.",
                            field="value")
     now = now or timezone.now()
-    result = IngestResult(total_charge=rating._ZERO)
+    result = IngestResult(total_charge=ZERO)
     parsed: list[tuple[int, ingest.CallRow]] = []
     for index, raw in enumerate(rows):
         row, errors = ingest.parse_row(raw, now)
@@ -352,17 +331,27 @@ def calls_ingest(*, organization: Organization, rows: Sequence, source: str,
                                            strict=True):
             r = rating.settle(a, call, given[slot] if slot is not None else 0)
             rate = r.rate
-            records.append((
-                org_id, row.graph_id, row.call_id, row.conference_id, who[0] if who else None,
-                row.user_id, row.upn, row.user_display_name, row.start, row.end, row.duration,
-                row.call_type, row.caller, row.callee, row.usage_country, row.tenant_country,
-                row.destination_context, row.destination_name, row.inventory_type,
-                row.operator, row.call_duration_source, row.currency, row.reported_charge,
-                row.reported_connection_charge, row.reported_capability,
-                r.status == rating.RATED, r.reason or "", r.charged_to, r.pool_kind or "",
-                r.pool_country, r.pool_minutes, r.credit_seconds, r.billable_seconds,
-                rate.prefix if rate else "", r.rate_per_minute, r.connection_fee, r.charge,
-                r.capability, r.destination_country or "", source, ingested_at,
+            records.append(CallRecordRow(
+                organization_id=org_id, graph_id=row.graph_id, call_id=row.call_id,
+                conference_id=row.conference_id, person_id=who[0] if who else None,
+                user_id=row.user_id, upn=row.upn, user_display_name=row.user_display_name,
+                start_at=row.start, end_at=row.end, duration_s=row.duration,
+                call_type=row.call_type, caller_number=row.caller, callee_number=row.callee,
+                usage_country=row.usage_country, tenant_country=row.tenant_country,
+                destination_context=row.destination_context,
+                destination_name=row.destination_name, inventory_type=row.inventory_type,
+                operator=row.operator, call_duration_source=row.call_duration_source,
+                currency=row.currency, reported_charge=row.reported_charge,
+                reported_connection_charge=row.reported_connection_charge,
+                reported_capability=row.reported_capability,
+                rated=r.status == rating.RATED, unrated_reason=r.reason or "",
+                charged_to=r.charged_to, pool_kind=r.pool_kind or "",
+                pool_country=r.pool_country, pool_minutes=r.pool_minutes,
+                credit_seconds=r.credit_seconds, billable_seconds=r.billable_seconds,
+                rate_prefix=rate.prefix if rate else "", rate_per_minute=r.rate_per_minute,
+                connection_fee=r.connection_fee, charge=r.charge, capability=r.capability,
+                destination_country=r.destination_country or "", source=source,
+                ingested_at=ingested_at,
             ))
             if r.status != rating.RATED:
                 result.unrated += 1
@@ -381,7 +370,7 @@ def calls_ingest(*, organization: Organization, rows: Sequence, source: str,
             rollups_add_stored(organization=organization,
                                graph_ids=[row.graph_id for row in fresh])
         else:
-            rollups_add_calls(organization=organization, records=records, columns=_COLUMNS)
+            rollups_add_calls(organization=organization, records=records)
         result.accepted = len(records)
         if charges:
             charged = credits_charge_usage_batch(organization=organization, charges=charges)
@@ -417,7 +406,7 @@ def calls_ingest_all(*, organization: Organization, rows: Iterable, source: str,
     iterator = iter(rows)
     size = ingest.MAX_ROWS_PER_BATCH
     batches = iter(lambda: list(itertools.islice(iterator, size)), [])
-    total = IngestResult(total_charge=rating._ZERO)
+    total = IngestResult(total_charge=ZERO)
     for offset, _count, part in calls_ingest_batches(
             organization=organization, batches=batches, source=source, actor=actor, now=now):
         total.merge(part, offset)

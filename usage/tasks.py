@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-# --- reports and exports (issue 6) ---
+# --- reports and exports ---
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

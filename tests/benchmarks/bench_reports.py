@@ -1,4 +1,4 @@
-"""Report and export benchmarks (DESIGN.md section 10, issue 6), run by `make bench` on
+"""Report and export benchmarks (DESIGN.md section 10), run by `make bench` on
 PostgreSQL:
 
 - `report_scaling_ratio`: median time of the PSTN usage page (28 days, no filter, the
@@ -42,13 +42,13 @@ DESTINATIONS = [
 def _ensure_tables():
     """The report's tables, in case the throw-away database was migrated before their
     migration existed."""
-    from usage import models_reports
+    from usage import models as usage_models
 
     existing = set(connection.introspection.table_names())
     with connection.schema_editor() as editor:
-        for model in (models_reports.UsageRollup, models_reports.UsagePersonDay,
-                      models_reports.UsageDestinationRollup, models_reports.Export,
-                      models_reports.ReportColumnPreference):
+        for model in (usage_models.UsageRollup, usage_models.UsagePersonDay,
+                      usage_models.UsageDestinationRollup, usage_models.Export,
+                      usage_models.ReportColumnPreference):
             if model._meta.db_table not in existing:
                 editor.create_model(model)
 

@@ -332,5 +332,5 @@ def test_odd_form_values_never_fail_a_licenses_page(admin_client, org):
                 failures.append((url, v))
     assert admin_client.get(f"/users/{'9' * 20}/licenses/").status_code == 404
     assert not failures
-    # "0" is the last value taken: "５０" is refused (issue 8: digits 0-9 only).
+    # "0" is the last value taken: "５０" is refused (digits 0-9 only).
     assert Subscription.objects.get(organization=org, sku="MCOEV").seats == 0

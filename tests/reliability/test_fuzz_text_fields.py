@@ -47,8 +47,7 @@ from tests.factories import (
 from usage import decks
 from usage.api import AuthorizeIn
 from usage.ingest import _TEXT_FIELDS, EXPORT_COLUMNS
-from usage.models import CallRecord, Rate
-from usage.models_reports import Export
+from usage.models import CallRecord, Export, Rate
 from usage.services import api_token_create, calls_ingest, rate_deck_load
 
 from .fuzz_classes import (

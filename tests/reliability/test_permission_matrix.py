@@ -293,3 +293,9 @@ def test_another_organizations_token_sees_nothing_of_this_one(client, org, other
         "calleeNumber": "+33123456789", "callType": "user_out"},
         content_type="application/json", **auth).json()
     assert decision["allowed"] is False  # our person is unknown to the other org
+
+
+def test_view_call_rows_is_declared_for_the_call_row_readers_only():
+    """Call rows are a declared permission (credits.roles), not a role name in a view."""
+    holders = frozenset(r.code for r in ROLES if "view_call_rows" in r.permissions)
+    assert holders == CALL_ROW_READERS

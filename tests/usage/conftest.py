@@ -1,10 +1,12 @@
+import io
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from django.core.management import call_command
 
 from credits.models import LicenseAssignment
-from credits.services.billing import credits_adjust
+from credits.services.ledger import credits_adjust
 from credits.services.tenants import Actor
 from tests.factories import PersonFactory, give_licenses, load_test_deck
 from usage.services import api_token_create
@@ -22,6 +24,17 @@ def licensed(person, *skus):
 def fund(organization, amount):
     credits_adjust(organization=organization, amount=Decimal(amount), reason="test funds",
                    actor=Actor.system("test"), key=f"test-fund-{amount}-{datetime.now(UTC)}")
+
+
+def run_command(*args):
+    """(exit code, stdout, stderr) of a management command."""
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    try:
+        call_command(*args, stdout=out, stderr=err)
+    except SystemExit as exc:
+        code = exc.code
+    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Rate deck hardening (issue 13): a field over the CSV reader's limit, NUL bytes, lone
+"""Rate deck hardening: a field over the CSV reader's limit, NUL bytes, lone
 surrogates and absurd prices are refused with the line and the field, on the Settings >
 Rates upload and in `load_rates`, and nothing of such a file is half-loaded."""
 

@@ -19,8 +19,7 @@ from credits.models import DomainEvent, Organization
 from tests.conftest import requires_postgres
 from tests.factories import PersonFactory, call_record
 from usage import exports, report
-from usage.models import CallRecord
-from usage.models_reports import Export, ExportStatus
+from usage.models import CallRecord, Export, ExportStatus
 from usage.rollups import rollups_add_calls
 
 # domain/pstn-export-columns.csv, in order (written by hand, not imported from the code).
@@ -315,8 +314,7 @@ def test_export_runs_in_the_background_and_notifies_the_requester(
     assert abs(export.expires_at - (timezone.now() + timedelta(days=7))) < timedelta(minutes=1)
     event = DomainEvent.objects.get(name="export_ready")
     assert event.payload == {
-        "export_id": str(export.pk), "requester_person_id": billing_admin.pk,
-        "path": f"/reports/downloads/#export-{export.pk}",
+        "export_id": export.pk, "requester_person_id": billing_admin.pk,
         "expires_at": export.expires_at.astimezone(UTC).isoformat(), "format": fmt,
     }
     page = client.get("/reports/downloads/").content.decode()

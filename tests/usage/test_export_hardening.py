@@ -21,8 +21,7 @@ from django.utils import timezone, translation
 
 from tests.factories import PersonFactory, call_record
 from usage import exports, report
-from usage.models import CallRecord
-from usage.models_reports import Export, ExportStatus
+from usage.models import CallRecord, Export, ExportStatus
 from usage.rollups import rollups_add_calls
 
 pytestmark = pytest.mark.django_db

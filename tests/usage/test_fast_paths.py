@@ -10,11 +10,11 @@ from django.db.models import Sum
 from credits.models import CreditAccount, LedgerEntry, LicenseAssignment
 from credits.selectors.billing import credit_balance
 from credits.selectors.licenses import licenses_at
-from credits.services.billing import UsageCharge, credits_charge_usage_batch
+from credits.services.ledger import UsageCharge, credits_charge_usage_batch
 from tests.factories import TEST_DECK_CSV, PersonFactory, graph_row, load_test_deck
 from tests.usage.conftest import fund, licensed
 from usage import rating
-from usage.models_reports import UsageDestinationRollup, UsagePersonDay, UsageRollup
+from usage.models import UsageDestinationRollup, UsagePersonDay, UsageRollup
 from usage.rollups import rollups_rebuild
 from usage.selectors import authorize_facts, person_for_call, rate_lookup
 from usage.services import calls_ingest

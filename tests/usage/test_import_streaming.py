@@ -11,13 +11,14 @@ import zipfile
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management import call_command
 from django.urls import reverse
 
 from tests.factories import graph_row, load_test_deck
 from usage import import_files, imports, ingest, services
 from usage.ingest import EXPORT_COLUMNS, EXPORT_HEADER, FileError
 from usage.models import CallRecord, ImportJob, ImportStatus
+
+from .conftest import run_command
 
 pytestmark = pytest.mark.django_db
 
@@ -45,16 +46,6 @@ def write_zip(path, members: dict[str, str | bytes]) -> None:
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, content in members.items():
             archive.writestr(name, content)
-
-
-def run(*args):
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    try:
-        call_command(*args, stdout=out, stderr=err)
-    except SystemExit as exc:
-        code = exc.code
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(autouse=True)
@@ -97,7 +88,7 @@ def test_zip_of_many_compressible_rows_imports_one_batch_at_a_time(tmp_path, org
                      "PSTN.calls.2026-11-02.csv": csv_text(second),
                      "parameters.json": "{}"})
 
-    code, out, err = run("import_pstn_calls", str(path), "--org", org.slug)
+    code, out, err = run_command("import_pstn_calls", str(path), "--org", org.slug)
 
     lines = out.splitlines()
     assert (code, err) == (1, "")
@@ -127,7 +118,7 @@ def test_rejected_rows_are_counted_all_but_kept_bounded(tmp_path, org, monkeypat
     assert [r["index"] for r in totals.rejected] == list(range(7))
     assert [r["index"] for r in printed] == list(range(2300))
     # The command still lists every rejected row (spooled to disk, not memory).
-    code, out, _err = run("import_pstn_calls", str(path), "--org", org.slug)
+    code, out, _err = run_command("import_pstn_calls", str(path), "--org", org.slug)
     lines = out.splitlines()
     assert code == 1 and lines[0] == "imported 0, duplicates 0, rejected 2300"
     assert len(lines) == 2301 and lines[-1].startswith("row 2300 (id r0002299): duration:")
@@ -225,7 +216,7 @@ def test_zip_bomb_is_refused_from_its_headers_naming_the_member(tmp_path, org):
     for check in (import_files.sniff, import_files.scan):
         with pytest.raises(FileError, match=rf"^{BOMB_MEMBER}: compressed more than 100:1"):
             check(path)
-    code, out, err = run("import_pstn_calls", str(path), "--org", org.slug)
+    code, out, err = run_command("import_pstn_calls", str(path), "--org", org.slug)
     assert code == 2 and f"{BOMB_MEMBER}: compressed more than 100:1" in err
     assert CallRecord.objects.filter(organization=org).count() == 0
 
@@ -243,7 +234,7 @@ def test_zip_bomb_with_forged_sizes_is_refused_after_reading_what_it_declared(tm
     finally:
         tracemalloc.stop()
     assert peak < 2 * 2**20, peak  # it stopped near the 4 KB declared, not at 64 MB
-    code, _out, err = run("import_pstn_calls", str(path), "--org", org.slug)
+    code, _out, err = run_command("import_pstn_calls", str(path), "--org", org.slug)
     assert code == 2 and BOMB_MEMBER in err
     assert CallRecord.objects.filter(organization=org).count() == 0
 
@@ -396,7 +387,7 @@ def test_the_sweep_requeues_lost_jobs_fails_vanished_ones_and_deletes_orphan_fil
     from django.utils import timezone
 
     from usage import imports
-    from usage.models_imports import ImportJob, ImportStatus
+    from usage.models import ImportJob, ImportStatus
 
     now = timezone.now()
     root = imports.import_dir() / str(org.pk)

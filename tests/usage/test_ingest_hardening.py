@@ -1,4 +1,4 @@
-"""Ingestion hardening (issue 13): one GUID is one call however it is spelled; a row with
+"""Ingestion hardening: one GUID is one call however it is spelled; a row with
 text the database cannot hold is refused alone, naming the field; a call is never charged
 more than the per-call limit, so the balance cannot overflow its column."""
 
@@ -16,6 +16,7 @@ from django.core.management import call_command
 from django.db.models import Sum
 from django.urls import reverse
 
+from credits import products
 from credits.models import CreditAccount, LedgerEntry
 from credits.selectors.billing import credit_balance
 from credits.services.tenants import Actor
@@ -261,7 +262,7 @@ def test_a_call_over_the_limit_is_unrated_and_takes_no_pool_minutes():
 
     deck = rating.RateDeck(parse_deck(MAX_DECK, "USD")[0], "USD")
     start = datetime(2026, 11, 2, 9, tzinfo=UTC)
-    skus = frozenset({rating.SKU_DOMESTIC, rating.SKU_CREDITS})
+    skus = frozenset({products.DOMESTIC_PLAN, products.CREDITS})
 
     def call(duration, call_type="user_out", callee="+12125550100"):
         return rating.Call(call_type, "", callee, start, duration, "US", skus)

@@ -113,7 +113,7 @@ def test_every_unrated_reason_has_words_in_english_and_french():
     from django.utils import translation
 
     from usage.rating import UNRATED_REASONS
-    from usage.views import UNRATED_LABELS
+    from usage.views.imports import UNRATED_LABELS
 
     assert set(UNRATED_LABELS) == set(UNRATED_REASONS)
     with translation.override("fr"):

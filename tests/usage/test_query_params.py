@@ -14,8 +14,7 @@ from hypothesis import strategies as st
 
 from tests.factories import PersonFactory, call_record, load_test_deck
 from usage import report
-from usage.models import CallRecord
-from usage.models_reports import Export
+from usage.models import CallRecord, Export
 from usage.rollups import rollups_add_calls
 
 pytestmark = pytest.mark.django_db

@@ -1,6 +1,9 @@
 """The rating engine against every worked example of domain/charging-rules.md, plus
 properties that must hold for any call (no database)."""
 
+import os
+import subprocess
+import sys
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -273,3 +276,17 @@ def test_property_max_duration_is_affordable_and_one_more_block_is_not(balance, 
     else:
         assert charge_cents(seconds, rate, fee) <= balance
         assert charge_cents(seconds + nxt, rate, fee) > balance
+
+
+def test_rating_and_the_product_catalog_import_without_django_settings_or_database():
+    """The engine reads SKUs and Zone A from credits.products: importing both must not need
+    Django's settings, and must load no database module."""
+    code = ("import sys, usage.rating, credits.products; "
+            "loaded = [m for m in sys.modules if m.startswith(('django.db', 'usage.models', "
+            "'credits.models'))]; assert not loaded, loaded; "
+            "assert usage.rating.ZONE_A is credits.products.ZONE_A")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL")}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

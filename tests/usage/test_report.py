@@ -8,8 +8,8 @@ from django.db.models import Sum
 
 from tests.factories import PersonFactory, call_record
 from usage import report
-from usage.models import CallRecord
-from usage.models_reports import UsageDestinationRollup, UsageRollup
+from usage.models import CallRecord, UsageDestinationRollup, UsageRollup
+from usage.records import COLUMNS, CallRecordRow
 from usage.rollups import rollups_add_calls, rollups_rebuild
 
 DAY = date(2026, 11, 2)
@@ -88,17 +88,18 @@ def test_two_batches_on_the_same_day_add_up_instead_of_overwriting(org, alice):
     assert (place.destination, place.calls) == ("France", 2)
 
 
-def test_ingestion_rows_as_tuples_roll_up_like_model_instances(org, alice):
+def test_ingestion_rows_roll_up_like_model_instances(org, alice):
     records = [call_record(org, person=alice, start=at(0), charge=Decimal("0.40"))]
-    columns = ["organization_id", "start_at", "person_id", "upn", "user_display_name",
-               "call_type", "destination_context", "destination_name", "charged_to",
-               "capability", "duration_s", "billable_seconds", "credit_seconds",
-               "pool_minutes", "charge"]
-    tuples = [tuple(getattr(r, c) for c in columns) for r in records]
-    rollups_add_calls(organization=org, records=tuples, columns=columns)
+    rows = [CallRecordRow(**{c: getattr(r, c) for c in COLUMNS}) for r in records]
+    rollups_add_calls(organization=org, records=rows)
     row = UsageRollup.objects.get(organization=org)
     assert (row.person_key, row.upn, row.context, row.charge) == (
         alice.pk, "", "international", Decimal("0.40"))
+
+
+def test_call_record_row_names_every_column_but_the_id_in_table_order():
+    columns = [f.column for f in CallRecord._meta.concrete_fields if f.column != "id"]
+    assert list(COLUMNS) == columns
 
 
 def test_a_call_of_nobody_in_the_directory_keeps_its_upn(org):
@@ -273,7 +274,7 @@ def test_a_forged_cursor_is_ignored(org, many):
 
 
 def test_the_lean_person_day_table_holds_the_same_sums_as_the_full_rollup(org, calls):
-    from usage.models_reports import UsagePersonDay
+    from usage.models import UsagePersonDay
 
     def sums(model):
         return {(r["day"], r["person_key"], r["upn"]): (r["c"], r["s"], r["m"])

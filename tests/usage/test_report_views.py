@@ -9,8 +9,7 @@ from django.utils import timezone
 
 from credits.models import Organization
 from tests.factories import PersonFactory, call_record
-from usage.models import CallRecord
-from usage.models_reports import ReportColumnPreference
+from usage.models import CallRecord, ReportColumnPreference
 from usage.rollups import rollups_add_calls
 
 URL = "/reports/pstn-usage/"

@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import usage.models_reports
+import usage.models.reports
 from django.db import migrations, models
 
 
@@ -112,7 +112,7 @@ class Migration(migrations.Migration):
                 ('progress', models.PositiveSmallIntegerField(default=0, verbose_name='progress')),
                 ('row_count', models.PositiveIntegerField(default=0, verbose_name='rows')),
                 ('filters', models.JSONField(default=dict)),
-                ('token', models.CharField(default=usage.models_reports._new_token, max_length=64, unique=True)),
+                ('token', models.CharField(default=usage.models.reports._new_token, max_length=64, unique=True)),
                 ('file_path', models.CharField(blank=True, max_length=300)),
                 ('file_name', models.CharField(blank=True, max_length=200)),
                 ('file_size', models.BigIntegerField(default=0)),
@@ -120,7 +120,7 @@ class Migration(migrations.Migration):
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='requested at')),
                 ('started_at', models.DateTimeField(blank=True, null=True)),
                 ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('expires_at', models.DateTimeField(default=usage.models_reports._expiry, verbose_name='expires')),
+                ('expires_at', models.DateTimeField(default=usage.models.reports._expiry, verbose_name='expires')),
                 ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='credits.organization')),
                 ('requester', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='credits.person')),
             ],

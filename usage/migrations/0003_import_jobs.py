@@ -1,4 +1,4 @@
-# The background import of uploaded PSTN call files (usage.models_imports.ImportJob).
+# The background import of uploaded PSTN call files (usage.models.ImportJob).
 
 import django.db.models.deletion
 import django.utils.timezone

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from credits.models import Organization
 from usage.exports import ExportJob, write_export
-from usage.models_reports import ExportFormat
+from usage.models import ExportFormat
 from usage.report import EARLIEST, LATEST, ReportFilters
 
 

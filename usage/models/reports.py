@@ -4,8 +4,6 @@
 report's tiles, charts and top lists read a few thousand rows whatever the size of the call
 table. They are kept current inside the ingestion transaction (`usage.rollups`) and can be
 rebuilt from the call records at any time (`rebuild_usage_rollups`).
-
-Imported by `usage.models` (the app's model module), so Django sees them as `usage` models.
 """
 
 import secrets

@@ -1,7 +1,4 @@
-"""The background import of a PSTN calls file uploaded on the import page.
-
-Imported by `usage.models` (the app's model module), so Django sees it as a `usage` model.
-"""
+"""The background import of a PSTN calls file uploaded on the import page."""
 
 from django.db import models
 from django.utils import timezone

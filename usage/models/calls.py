@@ -13,7 +13,7 @@ from django.utils.translation import pgettext_lazy
 
 from credits.models import Organization, Person
 
-from . import rating
+from .. import rating
 
 
 class Direction(models.TextChoices):
@@ -207,6 +207,3 @@ class CallRecord(models.Model):
     def __str__(self):
         return f"{self.call_type} {self.graph_id}"
 
-
-from .models_imports import *  # noqa: E402,F401,F403
-from .models_reports import *  # noqa: E402,F401,F403

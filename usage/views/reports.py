@@ -9,7 +9,6 @@ from datetime import UTC
 
 from babel.numbers import format_currency, format_decimal
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -21,13 +20,12 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from credits.access import permission
-from credits.roles import permissions_for
 from credits.services.tenants import Actor, ServiceError
 from credits.templatetags.money import format_money
 
-from . import masking, report
-from .models import ChargedTo
-from .models_reports import Export, ExportFormat, ExportStatus, ReportColumnPreference
+from .. import masking, report
+from ..exports import export_file, export_request
+from ..models import ChargedTo, Export, ExportFormat, ExportStatus, ReportColumnPreference
 
 # The table's columns: key, label, sort key (or ""), and whether shown by default.
 COLUMNS = [
@@ -63,15 +61,6 @@ NUMERIC = {"duration", "connection_fee", "charge", "rate", "billable_minutes", "
 CONTEXT_LABELS = {"domestic": _("Domestic"), "international": _("International")}
 RANGE_LABELS = [("7", _("Last 7 days")), ("28", _("Last 28 days")), ("90", _("Last 90 days")),
                 ("custom", _("Custom"))]
-
-
-def may_see_rows(person) -> bool:
-    """Global Reader sees the aggregates only, as in the admin center: call rows need
-    view_usage from another role."""
-    if person is None:
-        return False
-    others = [code for code in person.role_codes if code != "global_reader"]
-    return "view_usage" in permissions_for(others)
 
 
 def _locale() -> str:
@@ -189,7 +178,7 @@ def pstn_usage(request):
     days = report.report_daily(organization=org, filters=filters, match=match)
     currency = org.currency
     digits = masking.digits_masked(org.country)
-    rows_allowed = may_see_rows(request.person)
+    rows_allowed = request.person.has_perm("view_call_rows")
     sort = report.parse_sort(request.GET.get("sort", ""))
     columns = _columns_for(request.person) if rows_allowed else []
     page = None
@@ -286,11 +275,9 @@ def pstn_usage_columns(request):
     return redirect(_safe_next(request, reverse("reports_pstn_usage")))
 
 
-@permission("view_usage")
+@permission("view_call_rows")
 @require_POST
 def export_create(request):
-    if not may_see_rows(request.person):
-        raise PermissionDenied
     today = timezone.now().astimezone(UTC).date()
     filters, errors = report.filters_from_query(request.POST, today=today)
     if errors:
@@ -298,7 +285,6 @@ def export_create(request):
         messages.error(request, _("Nothing was exported: some filters were not understood "
                                   "(%(fields)s).") % {"fields": ", ".join(sorted(errors))})
         return redirect(reverse("reports_pstn_usage") + "?" + urlencode(filters.query()))
-    from .exports import export_request
 
     try:
         export = export_request(organization=request.organization, requester=request.person,
@@ -328,7 +314,7 @@ def downloads(request):
         if e.status == ExportStatus.DONE and e.expires_at > now else "",
     } for e in exports]
     context = {"items": items, "polling": any(e.is_active for e in exports),
-               "rows_allowed": may_see_rows(request.person)}
+               "rows_allowed": request.person.has_perm("view_call_rows")}
     partial = request.headers.get("HX-Request") and not request.headers.get(
         "HX-History-Restore-Request")
     template = "usage/reports/_downloads_table.html" if partial else \
@@ -338,14 +324,11 @@ def downloads(request):
     return response
 
 
-@permission("view_usage")
+@permission("view_call_rows")
 def download(request, token: str):
     """The file, to people of the export's organization who may read call rows. The token
     in the URL is random (32 bytes); another organization's token is a 404."""
-    if not may_see_rows(request.person):
-        raise PermissionDenied
     export = get_object_or_404(Export, organization=request.organization, token=token)
-    from .exports import export_file
 
     path = export_file(export)
     if path is None:
