@@ -1,3 +1,5 @@
+"""Django admin of notifications, read-only: they record what happened."""
+
 from django.contrib import admin
 
 from .models import Delivery, EventRouting, Notification

@@ -1,3 +1,6 @@
+"""The notifications app: subscribes to the domain events of credits and fills the home
+page's message center card."""
+
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 

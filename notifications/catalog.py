@@ -1,8 +1,11 @@
-"""The events this app turns into e-mails: who gets them by default, and the page that fixes
-the problem each one reports (domain/notifications.md)."""
+"""The events this app turns into e-mails: who gets them by default, and the page (by URL
+name, from the payload's ids) that fixes the problem each one reports
+(domain/notifications.md)."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from credits.roles import ROLES
@@ -11,11 +14,36 @@ CREDIT = "credit"  # roles with credit_alerts=yes by default
 POOL = "pool"  # roles with pool_alerts=yes by default
 REQUESTER = "requester"  # the person who asked (export_ready), nobody else
 
-# The page that fixes what the e-mail reports, when the payload does not name one.
-ADD_FUNDS_PATH = "/billing/communications-credits/"
-PAYMENT_METHODS_PATH = "/billing/communications-credits/payment-methods/"
-MINUTE_POOLS_PATH = "/reports/minute-pools/"
-DOWNLOADS_PATH = "/reports/downloads/"
+
+MAX_ID = 2**63 - 1  # a database row id is a bigint
+
+
+def object_id(value) -> int | None:
+    """A payload's id of a row (an int, or its decimal digits), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        value = int(value)
+    return value if isinstance(value, int) and 0 < value <= MAX_ID else None
+
+
+def _page(url_name: str) -> Callable[[dict], str]:
+    return lambda payload: reverse(url_name)
+
+
+def _invoice(payload: dict) -> str:
+    invoice_id = object_id(payload.get("invoice_id"))
+    if invoice_id is None:
+        return reverse("billing_bills")
+    return reverse("billing_invoice", args=[invoice_id])
+
+
+def _export(payload: dict) -> str:
+    # The download URL holds the export's secret token, which the event does not carry:
+    # the link opens the export's row on the downloads page.
+    export_id = object_id(payload.get("export_id"))
+    downloads = reverse("reports_downloads")
+    return downloads if export_id is None else f"{downloads}#export-{export_id}"
 
 
 @dataclass(frozen=True)
@@ -23,9 +51,9 @@ class EventSpec:
     name: str
     label: str
     audience: str
-    # Payload field holding the fixing page's path, and the path to use without it.
-    link_field: str
-    default_path: str
+    # The path of the page that fixes what the event reports, from the payload's ids only:
+    # a payload never chooses where a link leads.
+    link: Callable[[dict], str]
     link_label: str
 
 
@@ -33,23 +61,23 @@ EVENTS = {
     spec.name: spec
     for spec in (
         EventSpec("recharge_succeeded", _("Recharge succeeded"), CREDIT,
-                  "invoice_path", "/billing/bills/", _("View the invoice")),
+                  _invoice, _("View the invoice")),
         EventSpec("recharge_failed", _("Recharge failed"), CREDIT,
-                  "fix_path", PAYMENT_METHODS_PATH, _("Update the payment method")),
+                  _page("billing_payment_methods"), _("Update the payment method")),
         EventSpec("auto_recharge_disabled", _("Auto-recharge switched off"), CREDIT,
-                  "fix_path", PAYMENT_METHODS_PATH, _("Update the payment method")),
+                  _page("billing_payment_methods"), _("Update the payment method")),
         EventSpec("balance_zero", _("Balance reached zero"), CREDIT,
-                  "add_funds_path", ADD_FUNDS_PATH, _("Add funds")),
+                  _page("billing_add_funds"), _("Add funds")),
         EventSpec("balance_low", _("Balance is low"), CREDIT,
-                  "add_funds_path", ADD_FUNDS_PATH, _("Add funds")),
+                  _page("billing_add_funds"), _("Add funds")),
         EventSpec("funds_expiring", _("Funds expiring"), CREDIT,
-                  "", ADD_FUNDS_PATH, _("Open Communications Credits")),
+                  _page("billing_credits"), _("Open Communications Credits")),
         EventSpec("pool_80", _("Minute pool 80% used"), POOL,
-                  "", MINUTE_POOLS_PATH, _("Open the minute pools report")),
+                  _page("reports_minute_pools"), _("Open the minute pools report")),
         EventSpec("pool_100", _("Minute pool used up"), POOL,
-                  "", MINUTE_POOLS_PATH, _("Open the minute pools report")),
+                  _page("reports_minute_pools"), _("Open the minute pools report")),
         EventSpec("export_ready", _("Export ready"), REQUESTER,
-                  "path", DOWNLOADS_PATH, _("Download the export")),
+                  _export, _("Download the export")),
     )
 }
 # The events whose recipients an admin chooses by role (export_ready goes to its requester).
@@ -74,10 +102,6 @@ def occurrence_key(event) -> str:
     return f"event:{event.pk}"
 
 
-def fix_path(name: str, payload: dict) -> str:
-    spec = EVENTS[name]
-    path = str(payload.get(spec.link_field) or "") if spec.link_field else ""
-    # Only paths of this site: a payload never sends anyone elsewhere.
-    if not path.startswith("/") or path.startswith("//"):
-        path = spec.default_path
-    return path
+def link_path(name: str, payload: dict) -> str:
+    """The path of the page that fixes what the event reports."""
+    return EVENTS[name].link(payload)

@@ -13,42 +13,20 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import select_template
+from django.urls import reverse
 from django.utils import translation
+
+from credits.payments.reasons import reason_clause as decline_reason_clause
 
 from . import catalog, formatting
 
 LANGUAGES = {"en", "fr"}
 
-# Why a payment was refused, as a clause that fits "... was declined: <clause>." in each
-# language; every reason code of credits.gateway.REASONS has one. The e-mails and the
-# message center's summaries both say it this way.
-_REASONS = {
-    "en": {
-        "card_declined": "the card was declined by its bank",
-        "generic_decline": "the card was declined by its bank",
-        "insufficient_funds": "the card has insufficient funds",
-        "expired_card": "the card has expired",
-        "incorrect_cvc": "the card's security code is incorrect",
-        "incorrect_number": "the card number is incorrect",
-        "processing_error": "the payment could not be processed",
-        "": "the payment was declined",
-    },
-    "fr": {
-        "card_declined": "la carte a été refusée par sa banque",
-        "generic_decline": "la carte a été refusée par sa banque",
-        "insufficient_funds": "le solde de la carte est insuffisant",
-        "expired_card": "la carte a expiré",
-        "incorrect_cvc": "le code de sécurité de la carte est incorrect",
-        "incorrect_number": "le numéro de la carte est incorrect",
-        "processing_error": "le paiement n'a pas pu être traité",
-        "": "le paiement a été refusé",
-    },
-}
-
-
 def reason_clause(code: str, language: str) -> str:
-    reasons = _REASONS.get(language, _REASONS["en"])
-    return reasons.get(code or "", reasons[""])
+    """Why a payment was refused, as a clause that fits "... was declined: <clause>." in
+    the recipient's language (credits.payments.reasons holds the words)."""
+    with translation.override(language):
+        return decline_reason_clause(code)
 
 
 def language_of(person) -> str:
@@ -76,13 +54,12 @@ def _int(value) -> int | None:
 def email_context(*, notification, language: str, recipient_name: str) -> dict:
     p = notification.payload
     currency = p.get("currency") or notification.organization.currency
-    path = catalog.fix_path(notification.name, p)
     return {
         "language": language,
         "org_name": notification.organization.name,
         "recipient_name": recipient_name,
-        "link": absolute_url(path),
-        "settings_link": absolute_url("/settings/notifications/"),
+        "link": absolute_url(catalog.link_path(notification.name, p)),
+        "settings_link": absolute_url(reverse("settings_notifications")),
         "amount": formatting.money(p.get("amount"), currency, language),
         "balance": formatting.money(p.get("balance"), currency, language),
         "threshold": formatting.money(p.get("threshold"), currency, language),

@@ -1,3 +1,6 @@
+"""Forms of the notification settings page: the roles e-mailed per event and the low
+balance warning level."""
+
 from decimal import Decimal
 
 from django import forms

@@ -5,12 +5,15 @@ from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from credits import home
+
 from . import catalog, selectors
+from .context_processors import unread_count_of
 
 
 def message_center_card(request) -> dict:
     person = request.person
-    unread = selectors.unread_count(person=person)
+    unread = unread_count_of(request)
     latest = selectors.latest_for(person=person, limit=3)
     if not latest:
         return {"text": _("No notifications yet.")}
@@ -27,6 +30,4 @@ def message_center_card(request) -> dict:
 
 
 def register() -> None:
-    from credits import home
-
     home.CARD_PROVIDERS["notifications"] = message_center_card

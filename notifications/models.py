@@ -3,10 +3,11 @@
 One `Notification` per occurrence of a domain event (unique per organization and
 occurrence key), one `Delivery` per recipient resolved when the event happened (unique
 delivery key: event id + person id). A delivery is sent by its own Celery task, which
-locks the row and sends only while it is still queued, so a retried or repeated task never
-sends the same e-mail twice. `NotificationRead` keeps read/unread per person, and
-`EventRouting` stores an organization's choice of roles per event when it differs from
-the defaults of domain/roles.csv.
+holds the delivery's lock (not a transaction) while the e-mail goes out and sends only while
+it is still queued, so a retried or repeated task never sends the same e-mail twice.
+`NotificationRead` keeps read/unread per person, and `EventRouting` stores an
+organization's choice of roles per event when it differs from the defaults of
+domain/roles.csv.
 """
 
 from django.db import models

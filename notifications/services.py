@@ -3,21 +3,22 @@ sending one delivery exactly once, read marks, and the organization's preference
 
 import logging
 import smtplib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 from functools import partial
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from credits.models import DomainEvent, Organization, Person
 from credits.roles import ROLES_BY_CODE
-from credits.services.billing import credit_account_set_low_balance_threshold
+from credits.services.ledger import credit_account_set_low_balance_threshold
 from credits.services.tenants import Actor, ServiceError, audit_record
 
-from . import catalog, emails
+from . import catalog, emails, selectors
 from .models import (
     Delivery,
     DeliveryStatus,
@@ -34,6 +35,8 @@ MAX_ATTEMPTS = 7
 RETRY_BACKOFF = 30
 RETRY_BACKOFF_MAX = 1800
 SMTP_ERRORS = (smtplib.SMTPException, OSError)
+# The first key of the deliveries' advisory locks (PostgreSQL), apart from other users'.
+SENDING_LOCK_SPACE = 0x4E4F54  # "NOT"
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -61,7 +64,9 @@ def notification_record(*, event: DomainEvent) -> Notification | None:
     if Notification.objects.filter(organization=organization, dedupe_key=key).exists():
         return None
     payload = event.payload or {}
-    recipients = _resolve_recipients(organization=organization, event=event)
+    recipients = selectors.recipients_for(
+        organization=organization, name=event.name, payload=payload
+    )
     audience = None
     if catalog.EVENTS[event.name].audience == catalog.REQUESTER:
         audience = recipients[0] if recipients else None
@@ -92,12 +97,6 @@ def notification_record(*, event: DomainEvent) -> Notification | None:
     if queued:
         transaction.on_commit(partial(enqueue_deliveries, queued))
     return notification
-
-
-def _resolve_recipients(*, organization: Organization, event: DomainEvent) -> list[Person]:
-    from .selectors import recipients_for
-
-    return recipients_for(organization=organization, name=event.name, payload=event.payload)
 
 
 def _delivery_for(*, notification: Notification, event: DomainEvent, person: Person) -> Delivery:
@@ -149,64 +148,101 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"[:2000]
 
 
-def delivery_send(*, delivery_id: int) -> str:
-    """Send one delivery's e-mail unless it was already sent; returns its status.
+@contextmanager
+def _sending_lock(delivery_id: int) -> Iterator[bool]:
+    """Whether this worker holds the right to send the delivery. On PostgreSQL, a session
+    advisory lock: it is no transaction (no row lock, no snapshot held while the mail
+    server answers), and it ends with the connection, so a killed worker's delivery is free
+    at once for the redelivered task. Elsewhere (SQLite: one writer, development and tests)
+    there is no second worker to keep out."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    key = [SENDING_LOCK_SPACE, delivery_id % 2**31]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
+        acquired = cursor.fetchone()[0]
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
 
-    The row is locked while the e-mail goes out, so two tasks for the same delivery (a
-    retry and the beat sweep, a redelivered message) cannot both send it. An SMTP error is
-    recorded (attempts, last error); it is raised again while attempts remain so that
-    Celery retries with back-off, and after the last attempt the delivery is failed and
-    shows in the message center.
+
+def delivery_send(*, delivery_id: int) -> str:
+    """Send one delivery's e-mail unless it was already sent; returns its status ("busy"
+    when another worker is sending it).
+
+    The mail server is spoken to outside any transaction, under the delivery's sending
+    lock, so two tasks for the same delivery (a retry and the beat sweep, a redelivered
+    message) cannot both send it; the outcome is recorded in a short transaction after.
+    A worker that dies before recording leaves the delivery queued for the next task. An
+    SMTP error is recorded (attempts, last error); it is raised again while attempts remain
+    so that Celery retries with back-off, and after the last attempt the delivery is failed
+    and shows in the message center.
     """
-    error = None
-    with transaction.atomic():
+    with _sending_lock(delivery_id) as mine:
+        if not mine:
+            return "busy"
         delivery = (
-            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("notification__organization")
+            Delivery.objects.select_related("notification__organization")
             .filter(pk=delivery_id)
             .first()
         )
         if delivery is None:
-            # Gone, or locked: another worker is sending it right now.
             return "busy"
         if delivery.status != DeliveryStatus.QUEUED:
             return delivery.status
-        now = timezone.now()
         try:
             message = emails.build_message(delivery)
         except Exception as exc:  # a broken template must not loop in the sweep forever
             logger.exception("delivery %s could not be rendered", delivery_id)
-            delivery.attempts += 1
-            delivery.status = DeliveryStatus.FAILED
-            delivery.reason = _("The e-mail could not be prepared.")
-            delivery.last_error = _describe(exc)
-            delivery.save()
-            return delivery.status
+            return _delivery_record(
+                delivery_id=delivery_id, status=DeliveryStatus.FAILED,
+                reason=_("The e-mail could not be prepared."), error=exc,
+            )
         try:
             message.send(fail_silently=False)
         except SMTP_ERRORS as exc:
-            error = exc
-            delivery.attempts += 1
-            delivery.last_error = _describe(exc)
-            if _is_permanent(exc):
-                delivery.status = DeliveryStatus.FAILED
-                delivery.reason = _("The mail server refused this e-mail.")
-            elif delivery.attempts >= MAX_ATTEMPTS:
-                delivery.status = DeliveryStatus.FAILED
-                delivery.reason = _(
-                    "The mail server could not be reached after %(n)d attempts."
-                ) % {"n": delivery.attempts}
-            else:
-                delivery.next_attempt_at = now + retry_delay(delivery.attempts)
-            delivery.save()
+            status = _delivery_record(delivery_id=delivery_id, error=exc)
+            if status == DeliveryStatus.QUEUED:
+                raise
+            return status
+        return _delivery_record(delivery_id=delivery_id, status=DeliveryStatus.SENT)
+
+
+@transaction.atomic
+def _delivery_record(
+    *, delivery_id: int, status: str | None = None, reason: str = "",
+    error: Exception | None = None,
+) -> str:
+    """Record one attempt: its status, or for an SMTP error the status it leads to (queued
+    for a retry, failed when permanent or the last); returns the delivery's status."""
+    delivery = Delivery.objects.select_for_update(of=("self",)).get(pk=delivery_id)
+    if delivery.status != DeliveryStatus.QUEUED:
+        return delivery.status
+    now = timezone.now()
+    delivery.attempts += 1
+    if error is not None:
+        delivery.last_error = _describe(error)
+    if status is None:
+        if _is_permanent(error):
+            status, reason = DeliveryStatus.FAILED, _("The mail server refused this e-mail.")
+        elif delivery.attempts >= MAX_ATTEMPTS:
+            status = DeliveryStatus.FAILED
+            reason = _("The mail server could not be reached after %(n)d attempts.") % {
+                "n": delivery.attempts
+            }
         else:
-            delivery.attempts += 1
-            delivery.status = DeliveryStatus.SENT
-            delivery.sent_at = now
-            delivery.reason = ""
-            delivery.save()
-    if error is not None and delivery.status == DeliveryStatus.QUEUED:
-        raise error
+            status = DeliveryStatus.QUEUED
+            delivery.next_attempt_at = now + retry_delay(delivery.attempts)
+    if status != DeliveryStatus.QUEUED:
+        delivery.reason = reason
+    if status == DeliveryStatus.SENT:
+        delivery.sent_at = now
+    delivery.status = status
+    delivery.save()
     return delivery.status
 
 
@@ -214,7 +250,7 @@ def delivery_send(*, delivery_id: int) -> str:
 def delivery_retry(*, organization: Organization, delivery_id: int, actor: Actor) -> Delivery:
     """Queue a failed delivery again (the admin fixed the mail server or the address)."""
     delivery = (
-        Delivery.objects.select_for_update()
+        Delivery.objects.select_for_update(of=("self",))
         .filter(organization=organization, pk=delivery_id)
         .first()
     )
@@ -249,10 +285,8 @@ def notification_mark_read(*, notification: Notification, person: Person) -> Non
 
 @transaction.atomic
 def notifications_mark_all_read(*, organization: Organization, person: Person) -> int:
-    from .selectors import notifications_for
-
     unread = list(
-        notifications_for(organization=organization, person=person)
+        selectors.notifications_for(organization=organization, person=person)
         .filter(is_read=False)
         .values_list("pk", flat=True)
     )
@@ -275,7 +309,8 @@ def event_routing_set(
     changes = {}
     current = {
         row.event: row
-        for row in EventRouting.objects.select_for_update().filter(organization=organization)
+        for row in EventRouting.objects.select_for_update(of=("self",)).filter(
+            organization=organization)
     }
     for name, roles in routing.items():
         if name not in catalog.ROUTED_EVENTS:

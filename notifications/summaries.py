@@ -51,4 +51,4 @@ def link(notification) -> tuple[str, str]:
     spec = catalog.EVENTS.get(notification.name)
     if spec is None:
         return "", ""
-    return catalog.fix_path(notification.name, notification.payload), str(spec.link_label)
+    return catalog.link_path(notification.name, notification.payload), str(spec.link_label)

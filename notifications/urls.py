@@ -1,3 +1,5 @@
+"""URLs of the message center and the notification settings."""
+
 from django.urls import path
 
 from . import views

@@ -1,3 +1,6 @@
+"""Pages of notifications: the message center, one notification with its deliveries, and
+the notification settings."""
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404

@@ -6,26 +6,22 @@ from credits.events import event_dispatch, event_emit
 
 _keys = itertools.count(1)
 
-# A complete payload of every event, as INTERFACES.md lists them (strings for amounts).
+# A complete payload of every event, as INTERFACES.md lists them (strings for amounts):
+# rows are named by id, never by a path.
 PAYLOADS = {
     "recharge_succeeded": {
         "amount": "100.00", "balance": "1234.56", "currency": "USD", "card": "Visa •••• 4242",
-        "kind": "auto_recharge", "invoice_path": "/billing/invoices/17/", "attempt_id": "41",
+        "kind": "auto_recharge", "invoice_id": 17, "attempt_id": "41",
     },
     "recharge_failed": {
         "amount": "100.00", "currency": "USD", "card": "Visa •••• 0069",
         "reason_code": "expired_card", "reason": "The card has expired.",
         "declines_in_a_row": 1, "auto_recharge_disabled": False,
         "next_attempt_at": "2026-05-03T11:00:00+00:00",
-        "fix_path": "/billing/communications-credits/payment-methods/",
     },
-    "balance_zero": {
-        "balance": "-2.40", "currency": "USD",
-        "add_funds_path": "/billing/communications-credits/add-funds/",
-    },
+    "balance_zero": {"balance": "-2.40", "currency": "USD"},
     "balance_low": {
         "balance": "42.10", "currency": "USD", "threshold": "50.00", "days_left": 3,
-        "add_funds_path": "/billing/communications-credits/add-funds/",
     },
     "funds_expiring": {
         "amount": "75.25", "currency": "USD", "expires_on": "2026-06-01",
@@ -40,12 +36,11 @@ PAYLOADS = {
         "month": "2026-05", "used": 3000, "total": 3000, "left": 0,
     },
     "export_ready": {
-        "export_id": "5", "requester_person_id": None, "path": "/reports/downloads/5/",
+        "export_id": 5, "requester_person_id": None,
         "expires_at": "2026-05-10T08:00:00+00:00", "format": "xlsx",
     },
     "auto_recharge_disabled": {
         "reason": "Your card was declined.", "declines_in_a_row": 3,
-        "fix_path": "/billing/communications-credits/payment-methods/",
     },
 }
 

@@ -1,10 +1,15 @@
 """Exactly once per occurrence: repeated events, re-dispatches and retried tasks send no
-duplicate; a delivery whose task was lost is sent by the beat sweep."""
+duplicate; a delivery whose task was lost, or whose worker died while sending, is sent by
+the next task or the beat sweep; the mail server is never spoken to inside a
+transaction."""
 
+import threading
 from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.core.mail.backends import locmem
+from django.db import connection
 from django.utils import timezone
 
 from credits.events import event_dispatch
@@ -12,6 +17,7 @@ from credits.models import DomainEvent
 from notifications import tasks
 from notifications.models import Delivery, DeliveryStatus, Notification
 from notifications.services import delivery_send
+from tests.conftest import requires_postgres
 from tests.factories import PersonFactory
 
 pytestmark = pytest.mark.django_db
@@ -113,3 +119,93 @@ def test_the_beat_schedule_runs_the_sweep_every_minute(settings):
     entry = settings.CELERY_BEAT_SCHEDULE["notifications-retry-stuck-deliveries"]
     assert entry["task"] == "notifications.tasks.retry_stuck_deliveries"
     assert entry["schedule"] == 60.0
+
+
+class TransactionSpyBackend(locmem.EmailBackend):
+    """The locmem backend, noting for each send whether a transaction was open: a mail
+    server spoken to inside one would hold the delivery's row lock (and a connection)
+    for the whole SMTP conversation."""
+
+    in_atomic_block: list[bool] = []
+
+    def send_messages(self, messages):
+        type(self).in_atomic_block.append(connection.in_atomic_block)
+        return super().send_messages(messages)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_mail_server_is_spoken_to_outside_any_transaction(org, admins, emit, settings):
+    settings.EMAIL_BACKEND = f"{__name__}.TransactionSpyBackend"
+    TransactionSpyBackend.in_atomic_block = []
+    emit(org, "balance_zero")
+    assert set(Delivery.objects.values_list("status", flat=True)) == {DeliveryStatus.SENT}
+    # A queued delivery sent by a task of its own, as a worker does.
+    delivery = Delivery.objects.first()
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=DeliveryStatus.QUEUED, sent_at=None, attempts=0
+    )
+    assert tasks.send_delivery.delay(delivery.pk).get() == "sent"
+    assert TransactionSpyBackend.in_atomic_block == [False, False, False]
+    assert len(mail.outbox) == 3
+
+
+def test_a_worker_that_dies_mid_send_leaves_the_delivery_to_the_next_task(
+    org, admins, emit, monkeypatch
+):
+    emit(org, "balance_zero")
+    delivery = Delivery.objects.first()
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=DeliveryStatus.QUEUED, sent_at=None, attempts=0
+    )
+    real_send = locmem.EmailBackend.send_messages
+
+    def killed(self, messages):
+        raise KeyboardInterrupt  # the worker is stopped while the server answers
+
+    monkeypatch.setattr(locmem.EmailBackend, "send_messages", killed)
+    with pytest.raises(KeyboardInterrupt):
+        delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.QUEUED, 0)
+
+    monkeypatch.setattr(locmem.EmailBackend, "send_messages", real_send)
+    mail.outbox.clear()
+    assert tasks.send_delivery.delay(delivery.pk).get() == "sent"
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.SENT, 1)
+    assert [m.to for m in mail.outbox] == [[delivery.email]]
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_another_worker_is_sending_is_left_to_it(org, admins, emit):
+    emit(org, "balance_zero")
+    delivery = Delivery.objects.first()
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=DeliveryStatus.QUEUED, sent_at=None, attempts=0
+    )
+    mail.outbox.clear()
+    holding, release = threading.Event(), threading.Event()
+
+    def other_worker():
+        # Another worker's connection holds the delivery's sending lock.
+        from notifications.services import _sending_lock
+
+        try:
+            with _sending_lock(delivery.pk) as mine:
+                assert mine
+                holding.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        assert delivery_send(delivery_id=delivery.pk) == "busy"
+    finally:
+        release.set()
+        thread.join()
+    assert mail.outbox == []
+    assert delivery_send(delivery_id=delivery.pk) == "sent"  # the lock ends with its holder

@@ -3,8 +3,11 @@
 import pytest
 from django.core import mail
 from django.utils import translation
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
-from notifications import summaries
+from notifications import catalog, summaries
 from notifications.models import Delivery, DeliveryStatus, Notification
 from notifications.services import event_routing_set
 from tests.factories import PersonFactory
@@ -244,15 +247,89 @@ def test_export_ready_links_to_the_file_and_gives_its_expiry(org, people, emit):
     emit(org, "export_ready", requester_person_id=people["global"].pk)
     message = _mail_to(people["global"])
     assert message.subject == "[Contoso] Your XLSX export is ready"
-    assert "Download the export: http://127.0.0.1:8000/reports/downloads/5/" in message.body
+    assert (
+        "Download the export: http://127.0.0.1:8000/reports/downloads/#export-5" in message.body
+    )
     assert "The link works until May 10, 2026, 8:00:00\u202fAM UTC" in message.body
     assert "because you asked for this export" in message.body
 
 
-def test_a_payload_link_to_another_site_is_replaced_by_ours(org, people, emit):
-    emit(org, "balance_zero", add_funds_path="https://evil.example/pay")
-    assert "https://evil.example" not in _mail_to(people["global"]).body
-    assert "http://127.0.0.1:8000/billing/communications-credits/" in (
+# Each event's link, from the ids of conftest.PAYLOADS.
+LINKS = {
+    "recharge_succeeded": "/billing/invoices/17/",
+    "recharge_failed": "/billing/communications-credits/payment-methods/",
+    "auto_recharge_disabled": "/billing/communications-credits/payment-methods/",
+    "balance_zero": "/billing/communications-credits/add-funds/",
+    "balance_low": "/billing/communications-credits/add-funds/",
+    "funds_expiring": "/billing/communications-credits/",
+    "pool_80": "/reports/minute-pools/",
+    "pool_100": "/reports/minute-pools/",
+    "export_ready": "/reports/downloads/#export-5",
+}
+PATH_FIELDS = ["invoice_path", "add_funds_path", "fix_path", "path"]
+
+
+def _reader(people, name):
+    return people["billing"] if name in POOL_EVENTS else people["global"]
+
+
+@pytest.mark.parametrize("name", sorted(LINKS))
+def test_email_and_message_center_link_to_the_page_of_each_event(
+    org, people, emit, settings, name
+):
+    settings.SITE_URL = "https://credits.example.com"
+    emit(org, name, requester_person_id=people["global"].pk)
+    message = _mail_to(_reader(people, name))
+    assert f"https://credits.example.com{LINKS[name]}" in message.body
+    assert f'href="https://credits.example.com{LINKS[name]}"' in _html(message)
+    if name != "export_ready":  # its footer names the request, not a setting
+        assert "https://credits.example.com/settings/notifications/" in message.body
+    notification = Notification.objects.get(organization=org, name=name)
+    assert summaries.link(notification)[0] == LINKS[name]
+
+
+@pytest.mark.parametrize("name", sorted(LINKS))
+def test_a_path_in_the_payload_is_never_a_link(org, people, emit, name):
+    emit(org, name, requester_person_id=people["global"].pk,
+         **dict.fromkeys(PATH_FIELDS, "//evil.example/pay"))
+    message = _mail_to(_reader(people, name))
+    assert "evil.example" not in message.body
+    assert "evil.example" not in _html(message)
+    assert f"http://127.0.0.1:8000{LINKS[name]}" in message.body
+    notification = Notification.objects.get(organization=org, name=name)
+    assert summaries.link(notification)[0] == LINKS[name]
+
+
+@given(path=st.text(), value=st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(), st.text(),
+    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(), st.integers(), max_size=2),
+))
+@hypothesis_settings(max_examples=200, deadline=None)
+def test_a_link_is_built_from_ids_whatever_the_payload_holds(path, value):
+    for name in LINKS:
+        payload = {**dict.fromkeys(PATH_FIELDS, path), "invoice_id": value, "export_id": value}
+        link = catalog.link_path(name, payload)
+        assert link.startswith("/") and not link.startswith("//")
+        if name == "recharge_succeeded":
+            assert link in ("/billing/bills/", f"/billing/invoices/{catalog.object_id(value)}/")
+        elif name == "export_ready":
+            assert link in ("/reports/downloads/",
+                            f"/reports/downloads/#export-{catalog.object_id(value)}")
+        else:
+            assert link == LINKS[name]
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (17, 17), ("17", 17), (0, None), (-3, None), (True, None), (1.5, None), ("1e3", None),
+    ("١٧", None), (" 17", None), ("9" * 5000, None), (2**63, None), (None, None), ([17], None),
+])
+def test_only_a_positive_row_id_names_a_row(value, expected):
+    assert catalog.object_id(value) == expected
+
+
+def test_an_old_payload_without_ids_links_to_the_list_pages(org, people, emit):
+    emit(org, "recharge_succeeded", invoice_id=None, invoice_path="/billing/invoices/17/")
+    assert "View the invoice: http://127.0.0.1:8000/billing/bills/" in (
         _mail_to(people["global"]).body
     )
 

@@ -3,6 +3,8 @@
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from notifications.models import Delivery, DeliveryStatus, EventRouting, Notification
 from tests.factories import PersonFactory
@@ -159,6 +161,22 @@ def test_home_card_shows_the_latest_notifications(client_for, org, helpdesk, emi
     page = client.get("/").content.decode()
     assert "Recharge failed" in page
     assert "unread notification" in page
+
+
+def test_the_home_page_counts_unread_notifications_once(client_for, org, helpdesk, emit):
+    emit(org, "recharge_failed")
+    emit(org, "balance_low")
+    client = client_for(helpdesk)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/")
+    # The bell and the message center card both show it.
+    assert response.context["unread_count"] == 2
+    assert '<span class="badge">2</span>' in response.content.decode()
+    counts = [
+        q["sql"] for q in queries.captured_queries
+        if "COUNT(" in q["sql"] and '"notifications_notificationread"' in q["sql"]
+    ]
+    assert len(counts) == 1
 
 
 def test_message_center_queries_do_not_grow_with_the_list(

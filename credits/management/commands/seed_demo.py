@@ -10,7 +10,6 @@ STEPS = [
     "credits.demo_licenses",
     "credits.demo_billing",
     "usage.demo",
-    "notifications.demo",
 ]
 
 
