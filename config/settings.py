@@ -21,6 +21,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
+    "config",  # first: it creates the run-time folders (the SQLite file's among them)
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -33,7 +34,6 @@ INSTALLED_APPS = [
     "credits",
     "usage",
     "notifications",
-    "config",  # the deployment checks (config/checks.py)
 ]
 
 MIDDLEWARE = [
@@ -73,8 +73,11 @@ TEMPLATES = [
     },
 ]
 
+# Folders the app writes to at run time; created when Django starts (config.apps), not
+# when settings are imported.
+RUNTIME_DIRS = [VAR_DIR]
+
 # --- Database -----------------------------------------------------------------------------
-VAR_DIR.mkdir(exist_ok=True)
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
@@ -142,8 +145,7 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CELERY_BROKER_URL = "filesystem://"
     _broker_dir = VAR_DIR / "broker"
-    for _sub in ("queue", "processed", "control"):
-        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    RUNTIME_DIRS += [_broker_dir / _sub for _sub in ("queue", "processed", "control")]
     # Producers and consumers must share one folder for the filesystem transport.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
@@ -205,7 +207,10 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 
 # --- Payments ---------------------------------------------------------------------------------
-# Test-only fault injection of the simulated gateway (credits/gateway.py), off when empty:
+# The payment gateway (a class implementing credits.payments.base.PaymentGateway).
+PAYMENT_GATEWAY = env("PAYMENT_GATEWAY", default="credits.payments.simulated.SimulatedGateway")
+# Test-only fault injection of the simulated gateway (credits/payments/simulated.py), off
+# when empty:
 # e.g. "seed=7,timeout=0.15,error=0.15,decline=0.15" (probabilities per charge call).
 SIMULATED_GATEWAY_FAULTS = env("SIMULATED_GATEWAY_FAULTS", default="")
 
@@ -220,7 +225,7 @@ USE_TZ = True
 # --- Static files ---------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
-STATIC_ROOT.mkdir(exist_ok=True)
+RUNTIME_DIRS.append(STATIC_ROOT)  # WhiteNoise warns on every start when it is missing
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -1,4 +1,4 @@
-"""Shared by the reliability and security suite (issue 8): each fault or fuzz test
+"""Shared by the reliability and security suite: each fault or fuzz test
 records what it tried, and the run ends with one summary line such as
 `faults survived: 6/6, fuzz cases: 2,000, server errors: 0`."""
 
