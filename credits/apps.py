@@ -1,4 +1,5 @@
-"""The `credits` app: at start-up it wires its own after-commit hooks and subscribers."""
+"""The `credits` app: at start-up it wires its own after-commit hooks, subscribers and the
+home page's cards of its billing pages."""
 
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
@@ -9,12 +10,16 @@ class CreditsConfig(AppConfig):
     verbose_name = _("Credits")
 
     def ready(self):
-        # Imported here: the tasks and services need the app registry to be ready.
+        # Imported here: the tasks, services and views need the app registry to be ready.
         from . import subscribers, tasks
-        from .events import event_recorded, subscribe
+        from .platform import home
+        from .platform.events import event_recorded, subscribe
         from .services.ledger import auto_recharge_due
+        from .views import billing, licenses
 
         event_recorded.connect(tasks.enqueue_dispatch, dispatch_uid="credits.dispatch")
         auto_recharge_due.connect(tasks.on_auto_recharge_due,
                                   dispatch_uid="credits.auto_recharge_check")
         subscribe("recharge_succeeded", subscribers.license_on_first_funding)
+        home.CARD_PROVIDERS["billing_credits"] = billing.home_card
+        home.CARD_PROVIDERS["users"] = licenses.home_card

@@ -1,10 +1,59 @@
-"""Models of the billing account, one module per sub-domain:
+"""Models of the credits app, one module per sub-domain; Django finds them all here:
 
-- tenants: organizations, people, admin roles, sign-in accounts, audit log, domain events;
+- credits.platform.models: organizations, people, admin roles, sign-in accounts, audit log,
+  domain events;
 - billing: the credit account, its immutable ledger, payments, auto-recharge, invoices;
 - licenses: products, subscriptions (seats) and license assignments.
 """
 
-from .billing import *  # noqa: F403
-from .licenses import *  # noqa: F403
-from .tenants import *  # noqa: F403
+from ..platform.models import (
+    AuditEntry,
+    BillingAccountType,
+    DomainEvent,
+    Language,
+    Organization,
+    Person,
+    PersonRole,
+    User,
+    UserManager,
+)
+from .billing import (
+    CreditAccount,
+    Invoice,
+    LedgerEntry,
+    LedgerEntryImmutable,
+    LedgerKind,
+    PaymentMethod,
+    RechargeAttempt,
+    RechargeKind,
+    RechargeStatus,
+    SimulatedGatewayCard,
+    SimulatedGatewayCharge,
+)
+from .licenses import LicenseAssignment, MinutePool, Subscription
+
+__all__ = [
+    "AuditEntry",
+    "BillingAccountType",
+    "DomainEvent",
+    "Language",
+    "Organization",
+    "Person",
+    "PersonRole",
+    "User",
+    "UserManager",
+    "CreditAccount",
+    "Invoice",
+    "LedgerEntry",
+    "LedgerEntryImmutable",
+    "LedgerKind",
+    "PaymentMethod",
+    "RechargeAttempt",
+    "RechargeKind",
+    "RechargeStatus",
+    "SimulatedGatewayCard",
+    "SimulatedGatewayCharge",
+    "LicenseAssignment",
+    "MinutePool",
+    "Subscription",
+]

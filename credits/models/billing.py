@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ..money import MAX_AMOUNT, MIN_AMOUNT, ZERO
 from ..payments.cards import card_expired
-from .tenants import Organization, Person
+from ..platform.models import Organization, Person
 
 __all__ = [
     "CreditAccount",

@@ -11,8 +11,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from ..platform.models import Organization, Person
 from ..products import POOL_KINDS, PRODUCT_CHOICES, PRODUCTS
-from .tenants import Organization, Person
 
 __all__ = ["Subscription", "LicenseAssignment", "MinutePool"]
 

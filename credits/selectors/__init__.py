@@ -1,18 +1,1 @@
-"""Reads of the billing account. Every function takes the organization it reads within."""
-
-from django.db.models import QuerySet
-
-from ..models import AuditEntry, Organization, Person
-
-
-def people_of(*, organization: Organization) -> QuerySet[Person]:
-    return organization.people.all()
-
-
-def person_get(*, organization: Organization, pk) -> Person:
-    """A person of this organization, or Person.DoesNotExist (a 404 for views)."""
-    return Person.objects.get(organization=organization, pk=pk)
-
-
-def audit_entries(*, organization: Organization) -> QuerySet[AuditEntry]:
-    return AuditEntry.objects.filter(organization=organization).select_related("actor")
+"""Reads of the billing account, one module per sub-domain (billing, licenses)."""

@@ -1,12 +1,12 @@
-"""The cards on the home page. Each card is (template, context) and is shown only to
-people allowed to open the page it links to."""
+"""The home page's cards and the registry of their builders. A card is shown only to people
+allowed to open the page it links to."""
 
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from .access import person_may
 
-# (title, text, url name, access); a capability's app replaces its card when it lands.
+# (title, text, url name, access); the app owning the page fills in its card's figures.
 CARDS = [
     (_("Communications Credits"), _("Your prepaid balance."), "billing_credits",
      frozenset({"view_billing"})),
@@ -18,27 +18,10 @@ CARDS = [
     (_("Message center"), _("No notifications yet."), "notifications", "signed_in"),
 ]
 
-# Cards filled in by apps that credits must not import (notifications registers its
-# builder from AppConfig.ready()): url name -> function(request) -> card fields to update.
+# Cards filled in by the module that owns their page: url name -> function(request) -> card
+# fields to update. Each app registers its builders from AppConfig.ready() (credits never
+# imports usage or notifications, and the platform never imports billing).
 CARD_PROVIDERS = {}
-
-
-def _licenses_card(request):
-    from .views.licenses import home_card
-
-    return home_card(request)
-
-
-CARD_PROVIDERS["users"] = _licenses_card
-
-
-def _credits_card(request):
-    from .views.billing import home_card
-
-    return home_card(request)
-
-
-CARD_PROVIDERS["billing_credits"] = _credits_card
 
 
 def cards_for(request):

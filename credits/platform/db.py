@@ -1,6 +1,10 @@
 """Database helpers shared by the apps (credits never imports usage): the PostgreSQL fast
 paths, each behind a named function with a portable equivalent used elsewhere."""
 
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from django.db import connection, models
 
 
@@ -57,11 +61,18 @@ def copy_rows(model: type[models.Model], columns: tuple[str, ...], rows: list[tu
         copy_rows_portable(model, columns, rows)
 
 
-def copy_rows_pg(model, columns, rows) -> None:
+@functools.cache
+def _copy_types(model, columns: tuple[str, ...]) -> list[str]:
+    """The PostgreSQL type of each column, from the model (binary COPY needs them); read
+    once: working them out again for every batch cost a measurable share of the COPY."""
     fields = {f.column: f for f in model._meta.concrete_fields}
+    return [fields[c].db_type(connection).split("(")[0] for c in columns]
+
+
+def copy_rows_pg(model, columns, rows) -> None:
     sql = (f"COPY {model._meta.db_table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)")
     with connection.cursor() as cursor, cursor.copy(sql) as copy:
-        copy.set_types([fields[c].db_type(connection).split("(")[0] for c in columns])
+        copy.set_types(_copy_types(model, tuple(columns)))
         for row in rows:
             copy.write_row(row)
 
@@ -71,3 +82,24 @@ def copy_rows_portable(model, columns, rows) -> None:
     names = [fields[c].attname for c in columns]
     objs = [model(**dict(zip(names, row, strict=True))) for row in rows]
     model._default_manager.bulk_create(objs, batch_size=1000)
+
+
+@contextmanager
+def advisory_lock(space: int, key: int) -> Iterator[bool]:
+    """Whether this connection holds the lock (space, key) for the block, without waiting.
+    PostgreSQL: a session advisory lock, which is no transaction (no row lock, no snapshot)
+    and ends with the connection, so a killed process frees it at once. Elsewhere (SQLite:
+    one writer, development and tests) there is no second process to keep out: held."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    pair = [space, key % 2**31]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", pair)
+        acquired = cursor.fetchone()[0]
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", pair)

@@ -1,3 +1,6 @@
+"""The platform's middleware: who is signed in and which organization (TenantMiddleware,
+which also enforces each view's declared access), and the Content-Security-Policy."""
+
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import render
@@ -51,7 +54,7 @@ class TenantMiddleware:
             return None
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
-        if not person_may(request.person, access):
+        if not person_may(request.person, access, request.method):
             return render(request, "403.html", status=403)
         return None
 

@@ -1,3 +1,5 @@
+"""The admin center's template context: the left navigation and the signed-in person."""
+
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 

@@ -1,5 +1,5 @@
-"""The organization's billing account: tenants, people and their admin roles, the audit log
-and the outbox of domain events.
+"""The platform's models (app label `credits`): organizations, people and their admin roles,
+sign-in accounts, the audit log and the outbox of domain events.
 
 Every tenant-owned row carries `organization`; views reach rows only through
 `Organization`-scoped selectors, so an id from another tenant is simply not found.
@@ -14,7 +14,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from ..roles import ROLE_CHOICES, permissions_for
+from .roles import ROLE_CHOICES, permissions_for
 
 
 class UserManager(BaseUserManager):
@@ -219,7 +219,7 @@ class DomainEvent(models.Model):
     dedupe_key = models.CharField(max_length=200, unique=True)
     occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
-    # Dispatches that raised; after credits.events.MAX_DISPATCH_FAILURES the event is
+    # Dispatches that raised; after credits.platform.events.MAX_DISPATCH_FAILURES the event is
     # parked: the sweep leaves it for a person to look at (Django admin).
     dispatch_failures = models.PositiveIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True)

@@ -1,11 +1,14 @@
+"""Writes of the platform: who acts (Actor), the error services raise (ServiceError), the
+audit record, and organizations and people (create, roles, sign-in, language)."""
+
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
-from ..client_ip import client_ip
-from ..models import AuditEntry, Organization, Person, PersonRole, User
-from ..roles import ROLES_BY_CODE
+from .client_ip import client_ip
+from .models import AuditEntry, Organization, Person, PersonRole, User
+from .roles import ROLES_BY_CODE
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ client never has to parse an HTML page."""
 import sys
 
 import psycopg
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, HttpResponseServerError
@@ -82,8 +83,6 @@ def server_error(request):
 def locked_out(request, original_response=None, credentials=None):
     """django-axes' answer to a sign-in from a username + address that failed too often
     (AXES_LOCKOUT_CALLABLE): says what happened and how long to wait, with status 429."""
-    from django.conf import settings
-
     minutes = max(1, round(settings.AXES_COOLOFF_TIME.total_seconds() / 60))
     return render(request, "registration/locked_out.html",
                   {"failure_limit": settings.AXES_FAILURE_LIMIT, "minutes": minutes},
