@@ -1,0 +1,266 @@
+"""The usage app's PostgreSQL fast paths, each a named function with a portable equivalent.
+
+Callers choose in one visible place: `if pg.available(): pg.<fast path>(...) else: <portable
+version>`. Each function here gives the same result as its portable twin (named in its
+docstring); tests/usage/test_fast_paths.py runs both on the same input and compares.
+"""
+
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from django.core.exceptions import EmptyResultSet
+from django.db import connection
+from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
+from django.utils import timezone
+
+from credits.models import CreditAccount, LicenseAssignment, Organization, Person
+from credits.platform.db import copy_rows_pg, pg_text_array
+
+from . import masking, rating
+from .models import CallRecord, Rate, UsageDestinationRollup, UsagePersonDay, UsageRollup
+from .records import COLUMNS, CallRecordRow
+
+
+def available() -> bool:
+    """Whether the default database is PostgreSQL, where the functions below run."""
+    return connection.vendor == "postgresql"
+
+
+# --- ingestion ------------------------------------------------------------------------------
+
+
+def copy_call_records(records: Sequence[CallRecordRow]) -> None:
+    """Store the call records with one binary COPY: no text formatting of dates and decimals
+    here, no parsing of them by the server. Portable: `bulk_create` (usage.services)."""
+    copy_rows_pg(CallRecord, COLUMNS, records)
+
+
+# The measures of every rollup table, in the order of `_SUMS` below.
+_MEASURES = ("calls", "duration_s", "billable_s", "credit_s", "pool_minutes", "charge")
+_SUMS = ("count(*), sum(duration_s), sum(billable_seconds), sum(credit_seconds), "
+         "sum(pool_minutes), sum(charge)")
+
+
+def _name_update(table: str) -> str:
+    return (f", updated_at = EXCLUDED.updated_at, user_name = CASE WHEN EXCLUDED.user_name "
+            f"<> '' THEN EXCLUDED.user_name ELSE {table}.user_name END")
+
+
+def rollups_add_stored(*, organization: Organization, graph_ids: Sequence[str]) -> None:
+    """Add the calls just stored with these ids (in this transaction) to the rollups,
+    grouped by the database in one statement: the sums of `usage.rollups.rollups_add_calls`,
+    without shipping the rows back and forth or grouping in Python. The name kept is the
+    latest non-empty display name of the batch's calls."""
+    if not graph_ids:
+        return
+    calls = CallRecord._meta.db_table
+    rollup, person_day, place = (UsageRollup._meta.db_table, UsagePersonDay._meta.db_table,
+                                 UsageDestinationRollup._meta.db_table)
+    measures = ", ".join(_MEASURES)
+    adds = {t: ", ".join(f"{m} = {t}.{m} + EXCLUDED.{m}" for m in _MEASURES)
+            for t in (rollup, person_day, place)}
+    name = "COALESCE((array_agg(name ORDER BY id DESC) FILTER (WHERE name <> ''))[1], '')"
+    person_key = "day, person_key, upn, call_type, context, charged_to, capability"
+    place_key = "day, destination, call_type, context, charged_to, capability"
+    sql = f"""
+    WITH c AS MATERIALIZED (
+        SELECT id, (start_at AT TIME ZONE 'UTC')::date AS day,
+               COALESCE(person_id, 0) AS person_key,
+               CASE WHEN person_id IS NULL THEN left(upn, 128) ELSE '' END AS upn,
+               user_display_name AS name, call_type,
+               CASE lower(btrim(destination_context))
+                   WHEN 'domestic' THEN 'domestic'
+                   WHEN 'international' THEN 'international' ELSE '' END AS context,
+               left(destination_name, 100) AS destination, charged_to, capability,
+               duration_s, billable_seconds, credit_seconds, pool_minutes, charge
+        FROM {calls} WHERE organization_id = %s AND graph_id = ANY(%s::text[])
+    ), r1 AS (
+        INSERT INTO {rollup} (organization_id, {person_key}, user_name, updated_at,
+                              {measures})
+        SELECT %s, {person_key}, left({name}, 128), %s, {_SUMS}
+        FROM c GROUP BY {person_key} ORDER BY {person_key}
+        ON CONFLICT (organization_id, {person_key}) DO UPDATE SET {adds[rollup]}
+            {_name_update(rollup)}
+    ), r2 AS (
+        INSERT INTO {person_day} (organization_id, day, person_key, upn, user_name,
+                                  updated_at, {measures})
+        SELECT %s, day, person_key, upn, left({name}, 128), %s, {_SUMS}
+        FROM c GROUP BY day, person_key, upn ORDER BY day, person_key, upn
+        ON CONFLICT (organization_id, day, person_key, upn) DO UPDATE SET
+            {adds[person_day]} {_name_update(person_day)}
+    )
+    INSERT INTO {place} (organization_id, {place_key}, {measures})
+    SELECT %s, {place_key}, {_SUMS} FROM c GROUP BY {place_key} ORDER BY {place_key}
+    ON CONFLICT (organization_id, {place_key}) DO UPDATE SET {adds[place]}
+    """
+    now = timezone.now()
+    org = organization.pk
+    with connection.cursor() as cursor:
+        # The ids as one array literal: psycopg renders a list element by element, slowly.
+        cursor.execute(sql, [org, pg_text_array(graph_ids), org, now, org, now, org])
+
+
+# PostgreSQL types of the rollup columns, for the `unnest` upsert (text when not listed).
+_ROLLUP_TYPES = {"organization_id": "integer", "day": "date", "person_key": "bigint",
+                 "updated_at": "timestamptz", "calls": "integer", "duration_s": "bigint",
+                 "billable_s": "bigint", "credit_s": "bigint", "pool_minutes": "bigint",
+                 "charge": "numeric"}
+
+
+def rollups_upsert(table: str, columns: Sequence[str], conflict: str,
+                   rows: list[list]) -> None:
+    """`INSERT INTO table (columns) ... ON CONFLICT <conflict>` of `rows` as one statement
+    with one array per column: the query text is the same for every batch and short, so
+    neither psycopg nor the server parses thousands of placeholders (a VALUES list of 200
+    rows x 16 columns cost more than the insert). Portable: VALUES lists in chunks
+    (`usage.rollups._upsert`)."""
+    arrays = ", ".join(f"%s::{_ROLLUP_TYPES.get(c, 'text')}[]" for c in columns)
+    sql = (f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
+           f"ON CONFLICT {conflict}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [list(values) for values in zip(*rows, strict=True)])
+
+
+# --- call authorization -----------------------------------------------------------------
+
+
+_RATE_COLUMNS = rating.Rate._fields
+
+
+def authorize_facts(*, organization: Organization, upn: str, direction: str, digits: str,
+                    at: datetime) -> tuple | None:
+    """(person id, usage location, SKUs held at `at`, credit balance, rate or None) of the
+    person with this UPN (any case), in one round trip; None when no such person. Portable:
+    the selectors one by one (`usage.selectors.authorize_facts`)."""
+    rate_columns = ", ".join(f"r.{c}" for c in _RATE_COLUMNS)
+    sql = (
+        f"SELECT p.id, p.usage_location, "
+        f"ARRAY(SELECT la.sku FROM {LicenseAssignment._meta.db_table} la "
+        f"      WHERE la.organization_id = %s AND la.person_id = p.id "
+        f"      AND la.assigned_at <= %s AND (la.removed_at IS NULL OR la.removed_at > %s)), "
+        f"(SELECT a.balance FROM {CreditAccount._meta.db_table} a "
+        f" WHERE a.organization_id = %s), {rate_columns} "
+        f"FROM {Person._meta.db_table} p LEFT JOIN LATERAL ("
+        f"  SELECT {', '.join(_RATE_COLUMNS)} FROM {Rate._meta.db_table} "
+        f"  WHERE organization_id = %s AND direction = %s AND prefix = ANY(%s) "
+        f"  AND effective_from <= %s ORDER BY LENGTH(prefix) DESC, effective_from DESC "
+        f"  LIMIT 1) r ON TRUE "
+        f"WHERE p.organization_id = %s AND LOWER(p.upn) = LOWER(%s) LIMIT 1"
+    )
+    org = organization.pk
+    prefixes = [digits[:n] for n in range(1, min(len(digits), 15) + 1)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [org, at, at, org, org, direction, prefixes, at.date(), org,
+                             upn.strip()])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    person_id, location, skus, balance = row[:4]
+    rate = rating.Rate(*row[4:]) if row[4] is not None else None
+    return (person_id, location, frozenset(skus),
+            balance if balance is not None else Decimal("0.00"), rate)
+
+
+# --- the CSV export -----------------------------------------------------------------------
+
+
+COPY_BLOCK = 1 << 20  # bytes of CSV per compression call
+_TS = "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'"
+
+
+def _export_csv_select(calls: QuerySet, mask_digits: int, currency: str):
+    """The call records as Microsoft's 20 export columns, formatted and masked by
+    PostgreSQL."""
+
+    def text(expr):
+        # NULL, not '', for empty text: COPY then writes nothing, as Python's csv does.
+        return f"NULLIF({expr}, '')"
+
+    exprs = [
+        text("graph_id"), text("call_id"), text("conference_id"), text("usage_country"),
+        text("user_id"), text("upn"), text("user_display_name"),
+        text(masking.sql_masked("caller_number", "caller", mask_digits)),
+        text("call_type"), text("inventory_type"), text("destination_context"),
+        text("destination_name"),
+        text(masking.sql_masked("callee_number", "callee", mask_digits)),
+        f"to_char(start_at AT TIME ZONE 'UTC', {_TS})",
+        f"to_char(COALESCE(end_at, start_at + make_interval(secs => duration_s)) "
+        f"AT TIME ZONE 'UTC', {_TS})",
+        "duration_s::text", "round(connection_fee, 2)::text", "round(charge, 2)::text",
+        "%s", text("capability"),
+    ]
+    annotations = {f"c{i}": RawSQL(e, [currency] if e == "%s" else [])
+                   for i, e in enumerate(exprs)}
+    return calls.annotate(**annotations).values_list(*annotations).query.sql_with_params()
+
+
+def _row_ends(block: bytes, quoted: bool) -> tuple[int, bool]:
+    """The rows that end in `block` of CSV text, and whether it ends inside a quoted field
+    (`quoted`: whether it starts inside one). A line break inside a quoted field (a name
+    with a line break) ends no row; a doubled quote toggles twice and changes nothing."""
+    if b'"' not in block:
+        return (0 if quoted else block.count(b"\n")), quoted
+    count = 0
+    for i, part in enumerate(block.split(b'"')):
+        if i:
+            quoted = not quoted
+        if not quoted:
+            count += part.count(b"\n")
+    return count, quoted
+
+
+def export_csv_copy(member, calls: QuerySet, *, mask_digits: int, currency: str,
+                    tick: Callable[[int], None]) -> int:
+    """Write `calls` (ordered) to `member` as the export's CSV rows (CRLF line ends), made
+    by `COPY (SELECT ...) TO STDOUT`; returns the number of rows. Portable:
+    `usage.exports._csv_python`, the same text made in Python.
+
+    COPY's rows arrive one small message each: they are gathered into large blocks, and a
+    second thread compresses and writes the blocks (zlib releases the GIL) while this one
+    keeps reading from PostgreSQL."""
+    try:
+        sql, params = _export_csv_select(calls, mask_digits, currency)
+    except EmptyResultSet:  # a user filter that matches nobody: Django makes no SQL
+        return 0
+    done = 0
+    quoted = False  # whether the text so far ends inside a quoted field
+    blocks: queue.Queue = queue.Queue(maxsize=8)
+    failed: list[BaseException] = []
+
+    def write_blocks():
+        while (block := blocks.get()) is not None:
+            if failed:
+                continue  # keep draining so the reader never blocks
+            try:
+                member.write(block.replace(b"\n", b"\r\n"))
+            except BaseException as exc:  # handed to the reading thread below
+                failed.append(exc)
+
+    writer = threading.Thread(target=write_blocks, name="csv-zip-writer", daemon=True)
+    writer.start()
+    try:
+        buffer = bytearray()
+        with connection.cursor() as cursor:
+            with cursor.cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)", params) as copy:
+                for chunk in copy:
+                    buffer += chunk
+                    if len(buffer) >= COPY_BLOCK:
+                        block = bytes(buffer)
+                        buffer.clear()
+                        ends, quoted = _row_ends(block, quoted)
+                        done += ends
+                        blocks.put(block)
+                        tick(done)
+        block = bytes(buffer)
+        done += _row_ends(block, quoted)[0]
+        blocks.put(block)
+    finally:
+        blocks.put(None)
+        writer.join()
+    if failed:
+        raise failed[0]
+    return done
