@@ -2,12 +2,12 @@
 /api/v1/openapi.json. Each app contributes a router from its api.py.
 
 Every endpoint needs a bearer token of one organization (usage.api_auth): `request.auth`
-is that Organization. Errors share one shape, `credits.api.Error`
+is that Organization. Errors share one shape, `credits.platform.api.Error`
 (`{"detail", "code", "errors"}`), so a client never has to parse an HTML 500 page:
 malformed JSON and wrong types are 400/422, a bad token 401, a body over the upload limit
 413, too many requests 429, a database that went away 503 (with Retry-After). Unknown
 paths and wrong methods under /api/ answer 404 and 405 in the same shape
-(`credits.api.error_response`).
+(`credits.platform.api.error_response`).
 """
 
 import functools
@@ -19,9 +19,9 @@ from django.urls import URLPattern
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
 
-from credits.api import error_response, too_large_response, unavailable_response
 from credits.api import router as credits_router
-from credits.errors import DATABASE_UNAVAILABLE
+from credits.platform.api import error_response, too_large_response, unavailable_response
+from credits.platform.errors import DATABASE_UNAVAILABLE
 from usage.api import router as usage_router
 from usage.api_auth import OrganizationToken, TokenRateThrottle
 

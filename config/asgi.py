@@ -1,3 +1,5 @@
+"""The ASGI entry point; it refuses to start without a secret key (config.checks)."""
+
 import os
 
 from django.core.asgi import get_asgi_application

@@ -1,3 +1,5 @@
+"""The Celery app: every CELERY_* setting configures it; tasks come from each app's tasks.py."""
+
 import os
 
 from celery import Celery

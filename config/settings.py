@@ -44,10 +44,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "credits.middleware.TenantMiddleware",
+    "credits.platform.middleware.TenantMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "credits.middleware.ContentSecurityPolicyMiddleware",
+    "credits.platform.middleware.ContentSecurityPolicyMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -66,7 +66,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "credits.context_processors.admin_center",
+                "credits.platform.context_processors.admin_center",
                 "notifications.context_processors.unread",
             ],
         },
@@ -112,14 +112,14 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_CALLABLE = "credits.errors.locked_out"
+AXES_LOCKOUT_CALLABLE = "credits.platform.errors.locked_out"
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_VERBOSE = False  # no start-up banner in every command's output
 # The number of reverse proxies in front of the app that append the client's address to
 # X-Forwarded-For (README). 0: REMOTE_ADDR is the client and the header is ignored.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 # The lockout is keyed on the client's address: behind a proxy, REMOTE_ADDR would be shared.
-AXES_CLIENT_IP_CALLABLE = "credits.client_ip.client_ip"
+AXES_CLIENT_IP_CALLABLE = "credits.platform.client_ip.client_ip"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

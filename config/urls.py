@@ -1,8 +1,10 @@
+"""The site's URLs: sign-in pages, the API under /api/v1/, each app's pages, error handlers."""
+
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
-from credits.errors import api_not_found
+from credits.platform.errors import api_not_found
 
 from . import api
 
@@ -34,12 +36,13 @@ urlpatterns = [
     # Any other path under /api/: the API's JSON 404, even with DEBUG on (whose technical
     # 404 page would bypass handler404).
     re_path(r"^api/", api_not_found, name="api_not_found"),
+    path("", include("credits.platform.urls")),
     path("", include("credits.urls")),
     path("", include("usage.urls")),
     path("", include("notifications.urls")),
 ]
 
-handler400 = "credits.errors.bad_request"
-handler403 = "credits.errors.forbidden"
-handler404 = "credits.errors.not_found"
-handler500 = "credits.errors.server_error"
+handler400 = "credits.platform.errors.bad_request"
+handler403 = "credits.platform.errors.forbidden"
+handler404 = "credits.platform.errors.not_found"
+handler500 = "credits.platform.errors.server_error"

@@ -1,3 +1,5 @@
+"""The WSGI entry point (gunicorn config.wsgi); it refuses to start without a secret key."""
+
 import os
 
 from django.core.wsgi import get_wsgi_application

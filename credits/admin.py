@@ -1,3 +1,5 @@
+"""Django admin for the credits models: organizations, people, ledger, payments, licenses."""
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 

@@ -7,7 +7,7 @@ notifications); every step is idempotent, so seeding twice changes nothing.
 from django.db import transaction
 
 from .models import Organization
-from .services.tenants import Actor, organization_create, person_create, person_enable_sign_in
+from .platform.services import Actor, organization_create, person_create, person_enable_sign_in
 
 DEMO_SLUG = "contoso"
 DEMO_PASSWORD = "Contoso-Demo-2026!"

@@ -10,11 +10,11 @@ from django.utils import timezone
 
 from .models import LedgerEntry, RechargeAttempt, RechargeKind
 from .payments.base import get_gateway
+from .platform.services import Actor
 from .selectors.billing import payment_methods
 from .services.ledger import credit_account_lock
 from .services.payment_methods import payment_method_add
 from .services.recharges import auto_recharge_configure, recharge_attempt_finish
-from .services.tenants import Actor
 
 DEMO_CARD = "4242424242424242"
 # (days ago, kind, amount)

@@ -13,8 +13,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from .models import LicenseAssignment, Subscription
+from .platform.services import Actor
 from .services.licenses import license_assign, subscription_ensure, subscription_set_seats
-from .services.tenants import Actor
 
 SEATS = {
     "MCOEV": 20,

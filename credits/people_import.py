@@ -10,7 +10,7 @@ Two CSV shapes are read, told apart by their header:
 
 Each row runs in its own savepoint: a bad row is rolled back and explained, the good rows
 are kept. A cell that cannot be stored as text (a NUL, a lone UTF-16 surrogate: see
-credits.text) rejects its row, naming the column, before any of the row is used.
+credits.platform.text) rejects its row, naming the column, before any of the row is used.
 Exit codes (for the command): 0 all rows taken, 1 some rejected, 2 unreadable.
 """
 
@@ -23,20 +23,20 @@ from django.utils.translation import gettext as _
 
 from . import products as P
 from .models import Organization, Person
-from .roles import role_by_name_or_code
-from .services.licenses import (
-    license_assign,
-    license_remove,
-    person_set_usage_location,
-)
-from .services.tenants import (
+from .platform.roles import role_by_name_or_code
+from .platform.services import (
     Actor,
     ServiceError,
     person_create,
     person_enable_sign_in,
     person_set_roles,
 )
-from .text import TEXT_PROBLEM_WORDS, text_problem
+from .platform.text import TEXT_PROBLEM_WORDS, text_problem
+from .services.licenses import (
+    license_assign,
+    license_remove,
+    person_set_usage_location,
+)
 
 MAX_ROWS = 20_000
 MAX_BYTES = 5 * 1024 * 1024

@@ -1,9 +1,9 @@
 """What credits itself does when its events are dispatched (registered in apps.ready())."""
 
 from .models import DomainEvent, RechargeAttempt
+from .platform.services import Actor
 from .products import CREDITS
 from .services.licenses import subscription_ensure
-from .services.tenants import Actor
 
 
 def license_on_first_funding(event: DomainEvent) -> None:

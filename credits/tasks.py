@@ -10,8 +10,8 @@ import logging
 from celery import shared_task
 from kombu.exceptions import OperationalError
 
-from . import events
 from .models import Organization, RechargeAttempt
+from .platform import events
 from .selectors.billing import auto_recharge_sweep_accounts, stale_recharge_attempt_ids
 from .services.expiry import funds_expire, funds_expiring_notify
 from .services.recharges import (

@@ -1,18 +1,12 @@
-"""Routes of the credits app: home, settings, billing, licenses and users."""
+"""Routes of the billing pages: Communications Credits, bills, licenses and users."""
 
 from django.urls import path
 
-from . import views
 from .views import billing, licenses
 
 CC = "billing/communications-credits/"
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("healthz", views.healthz, name="healthz"),
-    path("account/language/", views.set_language, name="set_language"),
-    path("settings/", views.settings_org, name="settings_org"),
-    path("settings/audit/", views.audit_log, name="settings_audit"),
     # Billing: Communications Credits, bills and payments.
     path(CC, billing.credits_overview, name="billing_credits"),
     path(f"{CC}add-funds/", billing.add_funds, name="billing_add_funds"),

@@ -11,7 +11,7 @@ class NotificationsConfig(AppConfig):
 
     def ready(self):
         # credits emits the events and never imports this app: the subscription is made here.
-        from credits import events
+        from credits.platform import events
 
         from . import catalog, home, services
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from credits.roles import ROLES
+from credits.platform.roles import ROLES
 
 CREDIT = "credit"  # roles with credit_alerts=yes by default
 POOL = "pool"  # roles with pool_alerts=yes by default

@@ -7,7 +7,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from credits.forms import PlainDecimalField
-from credits.roles import ROLE_LABEL_CHOICES
+from credits.platform.roles import ROLE_LABEL_CHOICES
 
 from . import catalog
 

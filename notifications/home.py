@@ -1,11 +1,11 @@
-"""The "Message center" card of the home page, filled in through credits.home's provider
+"""The "Message center" card of the home page, filled in through credits.platform.home's provider
 registry (credits never imports this app)."""
 
 from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from credits import home
+from credits.platform import home
 
 from . import catalog, selectors
 from .context_processors import unread_count_of

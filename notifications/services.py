@@ -3,20 +3,21 @@ sending one delivery exactly once, read marks, and the organization's preference
 
 import logging
 import smtplib
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import timedelta
 from decimal import Decimal
 from functools import partial
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from credits.models import DomainEvent, Organization, Person
-from credits.roles import ROLES_BY_CODE
+from credits.platform.db import advisory_lock
+from credits.platform.roles import ROLES_BY_CODE
+from credits.platform.services import Actor, ServiceError, audit_record
+from credits.queueing import enqueue
 from credits.services.ledger import credit_account_set_low_balance_threshold
-from credits.services.tenants import Actor, ServiceError, audit_record
 
 from . import catalog, emails, selectors
 from .models import (
@@ -118,17 +119,8 @@ def _delivery_for(*, notification: Notification, event: DomainEvent, person: Per
 def enqueue_deliveries(delivery_ids: Iterable[int]) -> int:
     """One task per delivery; a broker outage is logged and left to the beat sweep
     (retry_stuck_deliveries), so nothing is lost."""
-    from .tasks import send_delivery
-
-    enqueued = 0
-    for delivery_id in delivery_ids:
-        try:
-            send_delivery.delay(delivery_id)
-            enqueued += 1
-        except Exception:  # noqa: BLE001 - the broker, or an eager task's final failure
-            logger.warning("delivery %s not enqueued; the beat sweep will", delivery_id,
-                           exc_info=True)
-    return enqueued
+    return sum(enqueue("notifications.tasks.send_delivery", delivery_id)
+               for delivery_id in delivery_ids)
 
 
 # --- Sending -------------------------------------------------------------------------------
@@ -148,26 +140,11 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"[:2000]
 
 
-@contextmanager
-def _sending_lock(delivery_id: int) -> Iterator[bool]:
-    """Whether this worker holds the right to send the delivery. On PostgreSQL, a session
-    advisory lock: it is no transaction (no row lock, no snapshot held while the mail
-    server answers), and it ends with the connection, so a killed worker's delivery is free
-    at once for the redelivered task. Elsewhere (SQLite: one writer, development and tests)
-    there is no second worker to keep out."""
-    if connection.vendor != "postgresql":
-        yield True
-        return
-    key = [SENDING_LOCK_SPACE, delivery_id % 2**31]
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
-        acquired = cursor.fetchone()[0]
-    try:
-        yield acquired
-    finally:
-        if acquired:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+def _sending_lock(delivery_id: int):
+    """Whether this worker holds the right to send the delivery: a lock that holds no
+    transaction open while the mail server answers, and frees itself when a worker dies,
+    so the redelivered task can send."""
+    return advisory_lock(SENDING_LOCK_SPACE, delivery_id)
 
 
 def delivery_send(*, delivery_id: int) -> str:

@@ -9,9 +9,9 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from credits.access import permission, signed_in
-from credits.roles import ROLES
-from credits.services.tenants import Actor, ServiceError
+from credits.platform.access import permission, signed_in
+from credits.platform.roles import ROLES
+from credits.platform.services import Actor, ServiceError
 
 from . import catalog, selectors, services, summaries
 from .forms import LowBalanceForm, RoutingForm
@@ -119,7 +119,7 @@ def delivery_retry(request, pk, delivery_pk):
     return redirect("notification_detail", pk=pk)
 
 
-@permission("view_settings")
+@permission("view_settings", change="manage_notifications")
 def notification_settings(request):
     person = request.person
     organization = request.organization
@@ -129,8 +129,6 @@ def notification_settings(request):
     routing_form = RoutingForm(initial={k: sorted(v) for k, v in roles_now.items()})
     low_form = LowBalanceForm(initial={"threshold": threshold_now})
     if request.method == "POST":
-        if not may_change:
-            return render(request, "403.html", status=403)
         section = request.POST.get("section")
         actor = Actor.from_request(request)
         if section == "routing":

@@ -94,8 +94,8 @@ def funded_account(organization, amount="100.00", **settings):
     from django.db import transaction
 
     from credits.models import CreditAccount
+    from credits.platform.services import Actor
     from credits.services.ledger import credit_account_lock, credits_adjust
-    from credits.services.tenants import Actor
 
     with transaction.atomic():
         credit_account_lock(organization=organization)
@@ -114,8 +114,8 @@ def saved_card(organization, number="4242424242424242", exp_month=12, exp_year=N
     """A payment method saved through the simulated gateway, as the page does."""
     from django.utils import timezone
 
+    from credits.platform.services import Actor
     from credits.services.payment_methods import payment_method_add
-    from credits.services.tenants import Actor
 
     return payment_method_add(
         organization=organization, number=number, exp_month=exp_month,
@@ -127,7 +127,7 @@ def saved_card(organization, number="4242424242424242", exp_month=12, exp_year=N
 # --- usage ---
 def load_test_deck(organization, text=None):
     """Load the illustrative rows of domain/rate-deck-format.md (plus a few) as the deck."""
-    from credits.services.tenants import Actor
+    from credits.platform.services import Actor
     from usage.decks import parse_deck
     from usage.services import rate_deck_load
 

@@ -10,8 +10,8 @@ from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
-from credits.api import ApiText, Error  # one error shape; one text type of every input
-from credits.services.tenants import Actor, ServiceError
+from credits.platform.api import ApiText, Error  # one error shape; one text type of every input
+from credits.platform.services import Actor, ServiceError
 
 from . import ingest
 from .authorize import REASONS, call_authorize

@@ -1,3 +1,5 @@
+"""The usage app: rates, rating, call records, ingestion, reports and exports."""
+
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 

@@ -13,8 +13,8 @@ from decimal import Decimal, InvalidOperation
 
 from django.utils.translation import gettext as _
 
-from credits import csvsafe
-from credits.text import TEXT_PROBLEM_WORDS, text_problem
+from credits.platform import csvsafe
+from credits.platform.text import TEXT_PROBLEM_WORDS, text_problem
 
 from . import rating
 
@@ -117,7 +117,7 @@ def parse_deck(data: bytes | str, currency: str) -> tuple[list[rating.Rate],
         try:
             # A lone surrogate written as UTF-8 would encode it (ED A0 80 .. ED BF BF, what
             # a broken exporter writes) is read as that surrogate, so that the line holding
-            # it is refused by name (credits.text.text_problem) and the others still load.
+            # it is refused by name (credits.platform.text.text_problem) and the others still load.
             data = data.decode("utf-8-sig", "surrogatepass")
         except UnicodeDecodeError as exc:
             raise DeckError(_("Line %(n)s: the file is not UTF-8 text.") % {

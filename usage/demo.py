@@ -15,7 +15,7 @@ from pathlib import Path
 import phonenumbers
 from django.utils import timezone
 
-from credits.services.tenants import Actor
+from credits.platform.services import Actor
 
 from .decks import parse_deck
 from .rating import NANP_DOMESTIC

@@ -17,12 +17,10 @@ import io
 import json
 import logging
 import os
-import queue
 import re
 import secrets
 import shutil
 import tempfile
-import threading
 import time as clock
 import zipfile
 from collections import defaultdict
@@ -36,20 +34,19 @@ from pathlib import Path
 import xlsxwriter
 from babel.numbers import get_currency_symbol
 from django.conf import settings
-from django.core.exceptions import EmptyResultSet
-from django.db import connection, transaction
-from django.db.models.expressions import RawSQL
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from xlsxwriter.exceptions import FileCreateError
 
-from credits.events import event_emit
 from credits.models import Organization, Person
 from credits.money import CENT, ZERO
 from credits.pausepoints import pause_point
-from credits.services.tenants import Actor, ServiceError, audit_record
+from credits.platform.events import event_emit
+from credits.platform.services import Actor, ServiceError, audit_record
+from credits.queueing import enqueue
 
-from . import masking
+from . import masking, pg
 from .ingest import EXPORT_HEADER
 from .models import EXPORT_LIFETIME, Export, ExportFormat, ExportStatus
 from .report import ReportFilters, calls_queryset, minutes_of, report_totals, user_match
@@ -59,7 +56,6 @@ logger = logging.getLogger(__name__)
 # Excel's sheet holds 1,048,576 rows; one is the header.
 MAX_SHEET_ROWS = 1_048_576
 FETCH_SIZE = 5000
-COPY_BLOCK = 1 << 20  # bytes of CSV per compression call
 PROGRESS_EVERY_S = 1.0
 # Excel's day 0 is 1899-12-30 (with the 1900 leap-year bug folded in): serial = days since.
 _EXCEL_EPOCH_OFFSET_DAYS = 25569  # 1970-01-01 as an Excel serial
@@ -463,7 +459,7 @@ def csv_member_name(job: ExportJob) -> str:
 
 def csv_fields(row: tuple, digits: int, currency: str) -> list[str]:
     """One streamed row as Microsoft's 20 export columns, as text (the SQL of
-    `_csv_select` produces the same text on PostgreSQL)."""
+    `usage.pg.export_csv_copy` produces the same text on PostgreSQL)."""
     caller, callee, start, end = row.caller_number, row.callee_number, row.start_at, row.end_at
     if digits:
         caller, callee = masking.mask_call_numbers(row.call_type, caller, callee, digits)
@@ -487,7 +483,7 @@ def _csv_header() -> bytes:
 def _csv_python(member, job: ExportJob, tick: _Progress) -> int:
     digits, currency = job.mask_digits, job.currency
     buffer = io.StringIO()
-    # "\n" here, then CRLF for all at once: the same step as the COPY path below.
+    # "\n" here, then CRLF for all at once: the same step as the COPY path (usage.pg).
     writer = csv.writer(buffer, lineterminator="\n")
     done = 0
     for row in stream_rows(job):
@@ -502,82 +498,6 @@ def _csv_python(member, job: ExportJob, tick: _Progress) -> int:
     return done
 
 
-_TS = "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'"
-
-
-def _csv_select(job: ExportJob):
-    """The filtered call records as 20 text columns, formatted and masked by PostgreSQL."""
-    digits = job.mask_digits
-
-    def text(expr):
-        # NULL, not '', for empty text: COPY then writes nothing, as Python's csv does.
-        return f"NULLIF({expr}, '')"
-
-    exprs = [
-        text("graph_id"), text("call_id"), text("conference_id"), text("usage_country"),
-        text("user_id"), text("upn"), text("user_display_name"),
-        text(masking.sql_masked("caller_number", "caller", digits)),
-        text("call_type"), text("inventory_type"), text("destination_context"),
-        text("destination_name"), text(masking.sql_masked("callee_number", "callee", digits)),
-        f"to_char(start_at AT TIME ZONE 'UTC', {_TS})",
-        f"to_char(COALESCE(end_at, start_at + make_interval(secs => duration_s)) "
-        f"AT TIME ZONE 'UTC', {_TS})",
-        "duration_s::text", "round(connection_fee, 2)::text", "round(charge, 2)::text",
-        "%s", text("capability"),
-    ]
-    qs = _calls(job)
-    annotations = {f"c{i}": RawSQL(e, [job.currency] if e == "%s" else [])
-                   for i, e in enumerate(exprs)}
-    sql, params = qs.annotate(**annotations).values_list(*annotations).query.sql_with_params()
-    return sql, params
-
-
-def _csv_copy(member, job: ExportJob, tick: _Progress) -> int:
-    """COPY's rows arrive one small message each: they are gathered into large blocks, and
-    a second thread compresses and writes the blocks (zlib releases the GIL) while this one
-    keeps reading from PostgreSQL."""
-    try:
-        sql, params = _csv_select(job)
-    except EmptyResultSet:  # a user filter that matches nobody: Django makes no SQL
-        return 0
-    done = 0
-    blocks: queue.Queue = queue.Queue(maxsize=8)
-    failed: list[BaseException] = []
-
-    def write_blocks():
-        while (block := blocks.get()) is not None:
-            if failed:
-                continue  # keep draining so the reader never blocks
-            try:
-                member.write(block.replace(b"\n", b"\r\n"))
-            except BaseException as exc:  # handed to the reading thread below
-                failed.append(exc)
-
-    writer = threading.Thread(target=write_blocks, name="csv-zip-writer", daemon=True)
-    writer.start()
-    try:
-        buffer = bytearray()
-        with connection.cursor() as cursor:
-            with cursor.cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)", params) as copy:
-                for chunk in copy:
-                    buffer += chunk
-                    if len(buffer) >= COPY_BLOCK:
-                        block = bytes(buffer)
-                        buffer.clear()
-                        done += block.count(b"\n")
-                        blocks.put(block)
-                        tick(done)
-        block = bytes(buffer)
-        done += block.count(b"\n")
-        blocks.put(block)
-    finally:
-        blocks.put(None)
-        writer.join()
-    if failed:
-        raise failed[0]
-    return done
-
-
 def write_csv_zip(path, job: ExportJob, *, progress: ProgressFn | None = None) -> int:
     """Write Microsoft's export zip to `path`; returns the number of calls written."""
     path = Path(path)
@@ -588,8 +508,9 @@ def write_csv_zip(path, job: ExportJob, *, progress: ProgressFn | None = None) -
                              compresslevel=1) as z:
             with z.open(csv_member_name(job), "w", force_zip64=True) as member:
                 member.write(_csv_header())
-                if connection.vendor == "postgresql":
-                    done = _csv_copy(member, job, tick)
+                if pg.available():
+                    done = pg.export_csv_copy(member, _calls(job), mask_digits=job.mask_digits,
+                                              currency=job.currency, tick=tick)
                 else:
                     done = _csv_python(member, job, tick)
             z.writestr("parameters.json", json.dumps(job.parameters(done), indent=2))
@@ -632,17 +553,9 @@ def export_request(*, organization: Organization, requester: Person, fmt: str,
     export.save(update_fields=["file_name"])
     audit_record(organization=organization, actor=actor, action="export.request",
                  target=export, changes={"format": fmt, **filters.as_dict()})
-    transaction.on_commit(lambda: _enqueue(export.pk))
+    # Broker down: the export stays queued and says so on Downloads.
+    transaction.on_commit(lambda: enqueue("usage.tasks.run_export", export.pk))
     return export
-
-
-def _enqueue(export_id: int) -> None:
-    from .tasks import run_export
-
-    try:
-        run_export.delay(export_id)
-    except Exception:  # broker down: the export stays queued and says so on Downloads
-        logger.warning("could not enqueue export %s", export_id, exc_info=True)
 
 
 def _claim(export_id: int) -> Export | None:

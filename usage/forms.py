@@ -1,3 +1,5 @@
+"""Forms of usage's pages: the rate deck upload, API tokens, the PSTN calls upload."""
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 

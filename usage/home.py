@@ -1,4 +1,4 @@
-"""The "Usage this month" card of the home page, registered in credits.home's provider
+"""The "Usage this month" card of the home page, registered in credits.platform.home's provider
 registry from UsageConfig.ready() (credits never imports usage)."""
 
 from datetime import timedelta
@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.translation import get_language, ngettext, to_locale
 from django.utils.translation import gettext as _
 
+from credits.platform import home
 from credits.templatetags.money import format_money
 
 from . import report
@@ -48,6 +49,4 @@ def usage_card(request) -> dict:
 
 
 def register() -> None:
-    from credits import home
-
     home.CARD_PROVIDERS["reports_pstn_usage"] = usage_card

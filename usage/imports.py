@@ -26,7 +26,8 @@ from django.utils import timezone
 
 from credits.models import Organization, Person
 from credits.money import ZERO
-from credits.services.tenants import Actor, audit_record
+from credits.platform.services import Actor, audit_record
+from credits.queueing import enqueue
 
 from . import import_files, ingest
 from .ingest import FileError
@@ -136,20 +137,12 @@ def import_job_start(*, organization: Organization, requester: Person, upload,
                 file_path=str(relative))
             audit_record(organization=organization, actor=actor, action="calls.import.request",
                          target=job, changes={"file": job.file_name, "size": job.file_size})
-            transaction.on_commit(lambda: _enqueue(job.pk))
+            # Broker down: the job stays queued, the page says so and the sweep retries.
+            transaction.on_commit(lambda: enqueue("usage.tasks.run_import", job.pk))
     except BaseException:
         path.unlink(missing_ok=True)
         raise
     return job
-
-
-def _enqueue(job_id: int) -> None:
-    from .tasks import run_import
-
-    try:
-        run_import.delay(job_id)
-    except Exception:  # broker down: the job stays queued and the page says so
-        logger.warning("could not enqueue import %s", job_id, exc_info=True)
 
 
 def _claim(job_id: int) -> ImportJob | None:
@@ -229,7 +222,7 @@ def import_jobs_sweep(*, now=None) -> dict:
                                              created_at__lte=now - REQUEUE_AFTER)
                     .values_list("pk", flat=True))
     for job_id in requeued:
-        _enqueue(job_id)
+        enqueue("usage.tasks.run_import", job_id)
     stale = ImportJob.objects.filter(status=ImportStatus.RUNNING,
                                      started_at__lte=now - RUNNING_TIMEOUT)
     failed = 0

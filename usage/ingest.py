@@ -12,13 +12,12 @@ Two rules keep one bad row from costing the batch or a customer:
   `{ab12...}` are one call, charged once.
 """
 
-import io
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
-from credits.text import LONE_SURROGATE, NUL_CHARACTER, text_problem  # noqa: F401
+from credits.platform.text import LONE_SURROGATE, NUL_CHARACTER, text_problem  # noqa: F401
 
 MAX_ROWS_PER_BATCH = 1000
 MAX_DURATION_S = 7 * 24 * 3600
@@ -320,11 +319,3 @@ def rows_from_json(data) -> list:
             return [row for page in data for row in page["value"]]
         return data
     raise FileError('expected a Graph page {"value": [...]} or a list of rows')
-
-
-def rows_from_file(name: str, content: bytes) -> list:
-    """Every row of a file already in memory, as Graph dicts (small files; imports stream
-    from disk with usage.import_files). Raises FileError when the file cannot be read."""
-    from .import_files import iter_rows
-
-    return list(iter_rows(io.BytesIO(content)))

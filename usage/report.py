@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 
 from credits.models import Organization, Person
 from credits.money import CENT, ZERO
-from credits.text import text_problem
+from credits.platform.text import text_problem
 
 from . import cursors, rating
 from .models import CallRecord, ChargedTo, UsageDestinationRollup, UsagePersonDay, UsageRollup

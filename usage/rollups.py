@@ -5,6 +5,7 @@ stored: the sums move with the calls or not at all. Rows are added with
 `INSERT ... ON CONFLICT DO UPDATE SET calls = calls + excluded.calls` (PostgreSQL and SQLite
 alike), so two batches touching the same day add up instead of overwriting each other;
 batches of one organization are serialized anyway by the ingestion's credit account lock.
+On PostgreSQL, ingestion adds the same sums with `usage.pg.rollups_add_stored` instead.
 
 `rollups_rebuild` recomputes a range from the call records (repair, or after a bulk load
 that bypassed ingestion); it takes the same lock so it cannot interleave with an ingestion.
@@ -19,11 +20,11 @@ from django.db.models import Count, Max, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from credits.db import pg_text_array
 from credits.models import Organization
 from credits.money import ZERO
 from credits.services.ledger import credit_account_lock
 
+from . import pg
 from .models import CallRecord, UsageDestinationRollup, UsagePersonDay, UsageRollup
 
 _CONTEXTS = {"domestic": "domestic", "international": "international"}
@@ -100,27 +101,14 @@ _PLACE_KEY = ("organization_id", "day", "destination", "call_type", "context", "
 _CHUNK = 200  # rows per INSERT: well under SQLite's limit on bound parameters
 
 
-# PostgreSQL types of the rollup columns, for the one-statement `unnest` upsert.
-_PG_TYPES = {"organization_id": "integer", "day": "date", "person_key": "bigint",
-             "updated_at": "timestamptz", "calls": "integer", "duration_s": "bigint",
-             "billable_s": "bigint", "credit_s": "bigint", "pool_minutes": "bigint",
-             "charge": "numeric"}
-
-
 def _upsert(table: str, key: tuple, extra: tuple, rows: list[list], update_extra: str) -> None:
     columns = (*key, *extra, *_MEASURES)
     adds = ", ".join(f"{m} = {table}.{m} + EXCLUDED.{m}" for m in _MEASURES)
     if not rows:
         return
-    if connection.vendor == "postgresql":
-        # One statement with one array per column: the query text is the same for every
-        # batch and short, so neither psycopg nor the server parses thousands of
-        # placeholders (a VALUES list of 200 rows x 16 columns cost more than the insert).
-        arrays = ", ".join(f"%s::{_PG_TYPES.get(c, 'text')}[]" for c in columns)
-        sql = (f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
-               f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {adds}{update_extra}")
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [list(values) for values in zip(*rows, strict=True)])
+    conflict = f"({', '.join(key)}) DO UPDATE SET {adds}{update_extra}"
+    if pg.available():
+        pg.rollups_upsert(table, columns, conflict, rows)
         return
     row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
     with connection.cursor() as cursor:
@@ -129,7 +117,7 @@ def _upsert(table: str, key: tuple, extra: tuple, rows: list[list], update_extra
             sql = (
                 f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
                 + ", ".join([row_sql] * len(part))
-                + f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {adds}{update_extra}"
+                + f" ON CONFLICT {conflict}"
             )
             cursor.execute(sql, [value for row in part for value in row])
 
@@ -180,63 +168,6 @@ def rollups_add_calls(*, organization: Organization, records: Sequence) -> None:
     fields = attrgetter(*_FIELDS)
     people, places = _group(fields(r) for r in records)
     _write_added(organization.pk, people, places)
-
-
-def rollups_add_stored(*, organization: Organization, graph_ids: Sequence[str]) -> None:
-    """PostgreSQL: add the calls just stored with these ids (in this transaction) to the
-    rollups, grouped by the database in one statement (the same sums as
-    `rollups_add_calls`, without shipping the rows back and forth or grouping in Python).
-    The name kept is the latest non-empty display name of the batch's calls."""
-    if not graph_ids:
-        return
-    calls = CallRecord._meta.db_table
-    measures = ", ".join(_MEASURES)
-    sums = ("count(*), sum(duration_s), sum(billable_seconds), sum(credit_seconds), "
-            "sum(pool_minutes), sum(charge)")
-    adds = {t: ", ".join(f"{m} = {t}.{m} + EXCLUDED.{m}" for m in _MEASURES)
-            for t in (UsageRollup._meta.db_table, UsagePersonDay._meta.db_table,
-                      UsageDestinationRollup._meta.db_table)}
-    name = "COALESCE((array_agg(name ORDER BY id DESC) FILTER (WHERE name <> ''))[1], '')"
-    person_key = "day, person_key, upn, call_type, context, charged_to, capability"
-    place_key = "day, destination, call_type, context, charged_to, capability"
-    rollup, person_day, place = (UsageRollup._meta.db_table, UsagePersonDay._meta.db_table,
-                                 UsageDestinationRollup._meta.db_table)
-    sql = f"""
-    WITH c AS MATERIALIZED (
-        SELECT id, (start_at AT TIME ZONE 'UTC')::date AS day,
-               COALESCE(person_id, 0) AS person_key,
-               CASE WHEN person_id IS NULL THEN left(upn, 128) ELSE '' END AS upn,
-               user_display_name AS name, call_type,
-               CASE lower(btrim(destination_context))
-                   WHEN 'domestic' THEN 'domestic'
-                   WHEN 'international' THEN 'international' ELSE '' END AS context,
-               left(destination_name, 100) AS destination, charged_to, capability,
-               duration_s, billable_seconds, credit_seconds, pool_minutes, charge
-        FROM {calls} WHERE organization_id = %s AND graph_id = ANY(%s::text[])
-    ), r1 AS (
-        INSERT INTO {rollup} (organization_id, {person_key}, user_name, updated_at,
-                              {measures})
-        SELECT %s, {person_key}, left({name}, 128), %s, {sums}
-        FROM c GROUP BY {person_key} ORDER BY {person_key}
-        ON CONFLICT (organization_id, {person_key}) DO UPDATE SET {adds[rollup]}
-            {_name_update(rollup)}
-    ), r2 AS (
-        INSERT INTO {person_day} (organization_id, day, person_key, upn, user_name,
-                                  updated_at, {measures})
-        SELECT %s, day, person_key, upn, left({name}, 128), %s, {sums}
-        FROM c GROUP BY day, person_key, upn ORDER BY day, person_key, upn
-        ON CONFLICT (organization_id, day, person_key, upn) DO UPDATE SET
-            {adds[person_day]} {_name_update(person_day)}
-    )
-    INSERT INTO {place} (organization_id, {place_key}, {measures})
-    SELECT %s, {place_key}, {sums} FROM c GROUP BY {place_key} ORDER BY {place_key}
-    ON CONFLICT (organization_id, {place_key}) DO UPDATE SET {adds[place]}
-    """
-    now = timezone.now()
-    org = organization.pk
-    with connection.cursor() as cursor:
-        # The ids as one array literal: psycopg renders a list element by element, slowly.
-        cursor.execute(sql, [org, pg_text_array(graph_ids), org, now, org, now, org])
 
 
 def _day_bounds(start: date | None, end: date | None):

@@ -11,8 +11,10 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 
 from credits.models import Organization, Person
+from credits.selectors.billing import credit_balance
+from credits.selectors.licenses import licenses_at
 
-from . import cursors, rating
+from . import cursors, pg, rating
 from .models import ApiToken, CallRecord, Rate, RateDeck
 
 
@@ -168,48 +170,18 @@ def authorize_facts(*, organization: Organization, upn: str, direction: str, dig
     are the same as `person_for_call`, `credits.selectors.licenses.licenses_at`,
     `credits.selectors.billing.credit_balance` and `rate_lookup` (tests hold them equal);
     elsewhere those run one by one."""
-    if connection.vendor != "postgresql":
-        from credits.selectors.billing import credit_balance
-        from credits.selectors.licenses import licenses_at
-
-        person = person_for_call(organization=organization, upn=upn)
-        if person is None:
-            return None
-        skus = licenses_at(organization=organization, at=at, person_ids=[person[0]]).get(
-            person[0], frozenset())
-        return CallFacts(person[0], person[1], skus,
-                         credit_balance(organization=organization),
-                         rate_lookup(organization=organization, direction=direction,
-                                     digits=digits, on=at.date()) if digits else None)
-    from credits.models import CreditAccount, LicenseAssignment
-
-    rate_columns = ", ".join(f"r.{c}" for c in _RATE_COLUMNS)
-    sql = (
-        f"SELECT p.id, p.usage_location, "
-        f"ARRAY(SELECT la.sku FROM {LicenseAssignment._meta.db_table} la "
-        f"      WHERE la.organization_id = %s AND la.person_id = p.id "
-        f"      AND la.assigned_at <= %s AND (la.removed_at IS NULL OR la.removed_at > %s)), "
-        f"(SELECT a.balance FROM {CreditAccount._meta.db_table} a "
-        f" WHERE a.organization_id = %s), {rate_columns} "
-        f"FROM {Person._meta.db_table} p LEFT JOIN LATERAL ("
-        f"  SELECT {', '.join(_RATE_COLUMNS)} FROM {Rate._meta.db_table} "
-        f"  WHERE organization_id = %s AND direction = %s AND prefix = ANY(%s) "
-        f"  AND effective_from <= %s ORDER BY LENGTH(prefix) DESC, effective_from DESC "
-        f"  LIMIT 1) r ON TRUE "
-        f"WHERE p.organization_id = %s AND LOWER(p.upn) = LOWER(%s) LIMIT 1"
-    )
-    org = organization.pk
-    prefixes = [digits[:n] for n in range(1, min(len(digits), 15) + 1)]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [org, at, at, org, org, direction, prefixes, at.date(), org,
-                             upn.strip()])
-        row = cursor.fetchone()
-    if row is None:
+    if pg.available():
+        facts = pg.authorize_facts(organization=organization, upn=upn, direction=direction,
+                                   digits=digits, at=at)
+        return CallFacts(*facts) if facts is not None else None
+    person = person_for_call(organization=organization, upn=upn)
+    if person is None:
         return None
-    person_id, location, skus, balance = row[:4]
-    rate = rating.Rate(*row[4:]) if row[4] is not None else None
-    return CallFacts(person_id, location, frozenset(skus),
-                     balance if balance is not None else Decimal("0.00"), rate)
+    skus = licenses_at(organization=organization, at=at, person_ids=[person[0]]).get(
+        person[0], frozenset())
+    return CallFacts(person[0], person[1], skus, credit_balance(organization=organization),
+                     rate_lookup(organization=organization, direction=direction,
+                                 digits=digits, on=at.date()) if digits else None)
 
 
 def rates_search(*, organization: Organization, q: str = "", direction: str = "",

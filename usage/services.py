@@ -17,7 +17,6 @@ Ingestion is one code path for the API, the import command and the upload form
 Anything that fails rolls the whole batch back, so a retry finds nothing half-done.
 """
 
-import functools
 import itertools
 import secrets
 import uuid
@@ -26,14 +25,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from credits.db import existing_values
 from credits.models import Organization, Person
 from credits.money import ZERO
+from credits.platform.db import existing_values
+from credits.platform.services import Actor, ServiceError, audit_record
 from credits.selectors.licenses import licenses_at
 from credits.services.ledger import (
     UsageCharge,
@@ -41,12 +41,11 @@ from credits.services.ledger import (
     credits_charge_usage_batch,
 )
 from credits.services.licenses import PoolKey, pools_take_minutes
-from credits.services.tenants import Actor, ServiceError, audit_record
 
-from . import ingest, rating
+from . import ingest, pg, rating
 from .models import ApiToken, CallRecord, CallSource, Rate, RateDeck
-from .records import COLUMNS, CallRecordRow
-from .rollups import rollups_add_calls, rollups_add_stored
+from .records import CallRecordRow
+from .rollups import rollups_add_calls
 from .selectors import rate_deck_for, token_hash
 
 # --- rate deck ----------------------------------------------------------------------------
@@ -225,25 +224,11 @@ def _stored_graph_ids(organization: Organization, ids: list[str]) -> set[str]:
                            scope_id=organization.pk)
 
 
-@functools.cache
-def _copy_types() -> list[str]:
-    """The PostgreSQL type of each COPY column, from the model (binary COPY needs them)."""
-    fields = {f.column: f for f in CallRecord._meta.concrete_fields}
-    return [fields[c].db_type(connection).split("(")[0] for c in COLUMNS]
-
-
 def _insert(records: list[CallRecordRow]) -> None:
     if not records:
         return
-    if connection.vendor == "postgresql":
-        # Binary COPY: no text formatting of dates and decimals here, no parsing of them
-        # by the server.
-        sql = (f"COPY {CallRecord._meta.db_table} ({', '.join(COLUMNS)}) FROM STDIN "
-               "(FORMAT BINARY)")
-        with connection.cursor() as cursor, cursor.copy(sql) as copy:
-            copy.set_types(_copy_types())
-            for record in records:
-                copy.write_row(record)
+    if pg.available():
+        pg.copy_call_records(records)
     else:
         CallRecord.objects.bulk_create(
             [CallRecord(**record._asdict()) for record in records],
@@ -365,10 +350,10 @@ def calls_ingest(*, organization: Organization, rows: Sequence, source: str,
                 ))
         _insert(records)
         # The report's daily sums move with the calls, in the same transaction.
-        if connection.vendor == "postgresql":
+        if pg.available():
             # Grouped by the database from the rows just stored: one statement.
-            rollups_add_stored(organization=organization,
-                               graph_ids=[row.graph_id for row in fresh])
+            pg.rollups_add_stored(organization=organization,
+                                  graph_ids=[row.graph_id for row in fresh])
         else:
             rollups_add_calls(organization=organization, records=records)
         result.accepted = len(records)

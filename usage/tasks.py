@@ -2,14 +2,15 @@
 
 from celery import shared_task
 
+from .exports import export_run, exports_expire
+from .imports import import_job_run, import_jobs_sweep
+
 # --- reports and exports ---
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def run_export(export_id: int) -> str | None:
     """Write one export's file; a redelivery after a lost worker writes it again."""
-    from .exports import export_run
-
     export = export_run(export_id=export_id)
     return export.status if export is not None else None
 
@@ -18,8 +19,6 @@ def run_export(export_id: int) -> str | None:
 def expire_exports() -> int:
     """Daily: delete export files past their 7 days, and what killed exports left behind
     (`.part` files, scratch folders) once a day old."""
-    from .exports import exports_expire
-
     return exports_expire()
 
 
@@ -30,8 +29,6 @@ def expire_exports() -> int:
 def run_import(job_id: int) -> str | None:
     """Import one uploaded file; a redelivery after a lost worker imports it again (the
     rows already stored count as duplicates, charged once)."""
-    from .imports import import_job_run
-
     job = import_job_run(job_id=job_id)
     return job.status if job is not None else None
 
@@ -40,6 +37,4 @@ def run_import(job_id: int) -> str | None:
 def sweep_imports() -> dict:
     """Every few minutes: imports the broker lost are enqueued again, imports whose worker
     vanished end as failed, and upload files of no live import are deleted."""
-    from .imports import import_jobs_sweep
-
     return import_jobs_sweep()

@@ -1,15 +1,8 @@
 """Form fields shared by the credits pages (and notifications' settings)."""
 
 from django import forms
-from django.conf import settings
-from django.utils.translation import gettext_lazy as _
 
 from ..money import PLAIN_DECIMAL, PLAIN_INTEGER
-
-
-class LanguageForm(forms.Form):
-    language = forms.ChoiceField(label=_("Language"), choices=settings.LANGUAGES)
-
 
 
 class PlainIntegerField(forms.IntegerField):

@@ -1,3 +1,5 @@
+"""Forms of the licenses pages: a person's licenses, bulk changes, seats, the people CSV."""
+
 import phonenumbers
 from babel import Locale, UnknownLocaleError
 from django import forms
@@ -5,7 +7,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from .. import products as P
-from ..roles import ROLE_LABEL_CHOICES
+from ..platform.roles import ROLE_LABEL_CHOICES
 from . import PlainIntegerField
 
 

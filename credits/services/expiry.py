@@ -8,12 +8,12 @@ from django.db.models import Q, Sum
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from ..events import event_emit
 from ..models import CreditAccount, LedgerEntry, LedgerKind, Organization
 from ..models.billing import LOT_KINDS
 from ..money import ZERO, money
+from ..platform.events import event_emit
+from ..platform.services import Actor, audit_record
 from .ledger import credit_account_lock, ledger_append, recharge_check_on_commit
-from .tenants import Actor, audit_record
 
 __all__ = ["funds_expire", "funds_expiring_notify"]
 

@@ -20,12 +20,12 @@ from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ..db import copy_rows, existing_values
-from ..events import event_emit
 from ..models import CreditAccount, LedgerEntry, LedgerKind, Organization
 from ..money import ZERO, money
+from ..platform.db import copy_rows, existing_values
+from ..platform.events import event_emit
+from ..platform.services import Actor, ServiceError, audit_record
 from ..selectors.billing import days_left_at_recent_rate, purchase_eligibility
-from .tenants import Actor, ServiceError, audit_record
 
 __all__ = [
     "UsageCharge",

@@ -19,11 +19,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .. import products as P
-from ..events import event_emit
 from ..models import LicenseAssignment, MinutePool, Organization, Person, Subscription
+from ..platform.events import event_emit
+from ..platform.services import Actor, ServiceError, audit_record
 from ..products import PoolKey
 from ..selectors.licenses import PoolCapacity
-from .tenants import Actor, ServiceError, audit_record
 
 __all__ = [
     "PoolKey",

@@ -7,8 +7,8 @@ from django.utils.translation import gettext as _
 
 from ..models import Organization, PaymentMethod
 from ..payments.base import get_gateway
+from ..platform.services import Actor, ServiceError, audit_record
 from .ledger import credit_account_lock
-from .tenants import Actor, ServiceError, audit_record
 
 __all__ = ["payment_method_add", "payment_method_remove", "active_payment_method"]
 

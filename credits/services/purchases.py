@@ -8,10 +8,10 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from ..models import Organization, RechargeAttempt, RechargeKind
+from ..platform.services import Actor
 from .ledger import credit_account_lock, ensure_may_buy
 from .payment_methods import active_payment_method
 from .recharges import TransientGatewayError, recharge_attempt_process, validate_amount
-from .tenants import Actor
 
 __all__ = ["credits_purchase"]
 

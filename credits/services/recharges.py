@@ -23,7 +23,6 @@ from django.db.models import Sum
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from ..events import event_emit
 from ..models import (
     CreditAccount,
     Invoice,
@@ -39,6 +38,8 @@ from ..money import MAX_AMOUNT, ZERO, AmountError, money, parse_whole_amount
 from ..pausepoints import pause_point
 from ..payments.base import ChargeResult, GatewayTimeout, get_gateway
 from ..payments.reasons import recharge_failure_reason
+from ..platform.events import event_emit
+from ..platform.services import Actor, ServiceError, audit_record
 from .ledger import (
     auto_recharge_is_due,
     credit_account_lock,
@@ -47,7 +48,6 @@ from .ledger import (
     recharge_check_on_commit,
 )
 from .payment_methods import active_payment_method
-from .tenants import Actor, ServiceError, audit_record
 
 logger = logging.getLogger(__name__)
 

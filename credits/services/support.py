@@ -4,7 +4,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from ..models import Organization
-from .tenants import Actor, ServiceError, audit_record
+from ..platform.services import Actor, ServiceError, audit_record
 
 __all__ = ["support_request_create"]
 

@@ -9,16 +9,16 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from ..access import permission
 from ..forms.billing import AddFundsForm, AutoRechargeForm, PaymentMethodForm, SupportRequestForm
 from ..models import Invoice, PaymentMethod, RechargeStatus
 from ..payments.reasons import recharge_failure_reason
+from ..platform.access import permission
+from ..platform.services import Actor, ServiceError
 from ..selectors import billing as sel
 from ..services import payment_methods as card_service
 from ..services.purchases import credits_purchase
 from ..services.recharges import MAX_DECLINES_IN_A_ROW, auto_recharge_configure
 from ..services.support import support_request_create
-from ..services.tenants import Actor, ServiceError
 from ..templatetags.money import format_money
 
 
@@ -123,17 +123,14 @@ def add_funds_confirm(request):
                                                 code=attempt.reason_code)), status=200)
 
 
-@permission("view_billing")
+@permission("view_billing", change="manage_billing")
 def auto_recharge(request):
     org = request.organization
     account = sel.credit_account_get(organization=org)
     eligibility = sel.purchase_eligibility(organization=org)
-    may_manage = request.person.has_perm("manage_billing")
     if not eligibility.allowed:
         return _blocked(request)
     if request.method == "POST":
-        if not may_manage:
-            return render(request, "403.html", status=403)
         form = AutoRechargeForm(request.POST, organization=org)
         if form.is_valid():
             data = form.cleaned_data
@@ -168,13 +165,11 @@ def auto_recharge(request):
         has_cards=sel.payment_methods(organization=org).exists()))
 
 
-@permission("view_billing")
+@permission("view_billing", change="manage_billing")
 def payment_methods(request):
     org = request.organization
     form = PaymentMethodForm(request.POST or None)
     if request.method == "POST":
-        if not request.person.has_perm("manage_billing"):
-            return render(request, "403.html", status=403)
         if form.is_valid():
             data = form.cleaned_data
             try:

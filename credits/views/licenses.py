@@ -2,18 +2,16 @@
 
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from .. import products as P
-from ..access import permission
 from ..forms.licenses import (
     BulkLicenseForm,
     LicenseCsvForm,
@@ -24,7 +22,10 @@ from ..forms.licenses import (
 )
 from ..models import Person
 from ..people_import import LicenseAction, bulk_apply, import_csv
-from ..roles import ROLES_BY_CODE
+from ..platform.access import permission
+from ..platform.roles import ROLES_BY_CODE
+from ..platform.selectors import person_get
+from ..platform.services import Actor
 from ..selectors.licenses import (
     active_skus_by_person,
     people_list,
@@ -39,7 +40,6 @@ from ..services.licenses import (
     subscription_ensure,
     subscription_set_seats,
 )
-from ..services.tenants import Actor
 
 PAGE_SIZE = 50
 
@@ -123,17 +123,18 @@ def _product_rows(request, person, held, seats):
     return rows
 
 
-@permission("view_people")
+@permission("view_people", change="manage_licenses")
 def person_licenses_page(request, pk):
-    person = get_object_or_404(Person, organization=request.organization, pk=pk)
+    try:
+        person = person_get(organization=request.organization, pk=pk)
+    except Person.DoesNotExist:
+        raise Http404 from None
     may_edit = _may(request, "manage_licenses")
     held = set(person_licenses(person=person))
     form = PersonLicensesForm(
         initial={"usage_location": person.usage_location, "products": sorted(held)}
     )
     if request.method == "POST":
-        if not may_edit:
-            raise PermissionDenied
         form = PersonLicensesForm(request.POST)
         if form.is_valid():
             wanted = set(form.cleaned_data["products"])

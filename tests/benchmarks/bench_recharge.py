@@ -18,9 +18,9 @@ def run() -> dict[str, float]:
 
     from config.celery import app
     from credits.models import LedgerEntry
+    from credits.platform.services import organization_create
     from credits.services.ledger import UsageCharge, credits_charge_usage_batch
     from credits.services.recharges import auto_recharge_configure
-    from credits.services.tenants import organization_create
     from tests.factories import funded_account, saved_card
 
     if not settings.REDIS_URL or not settings.USING_POSTGRES:

@@ -104,9 +104,9 @@ def _graph_rows(rng, people, count, start):
 
 def _setup():
     from credits.models import LicenseAssignment
+    from credits.platform.services import Actor, organization_create, person_create
     from credits.services.ledger import credits_adjust
     from credits.services.licenses import license_assign, subscription_ensure_seats
-    from credits.services.tenants import Actor, organization_create, person_create
     from usage.decks import parse_deck
     from usage.demo import DECK_FILE
     from usage.services import api_token_create, rate_deck_load

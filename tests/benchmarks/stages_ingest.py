@@ -15,12 +15,13 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
-# Functions of usage.services (as it imported them) and of the rating engine, by name.
+# Functions of usage.services (as it imported them), and of the modules it calls through
+# (the rating engine, the PostgreSQL fast paths), by name.
 SERVICE_STAGES = ("credit_account_lock", "_stored_ids", "rate_deck_for", "_people_index",
-                  "_skus_by_day", "pools_take_minutes", "_insert", "rollups_add_stored",
-                  "rollups_add_calls", "credits_charge_usage_batch", "audit_record")
+                  "_skus_by_day", "pools_take_minutes", "_insert", "rollups_add_calls",
+                  "credits_charge_usage_batch", "audit_record")
 PYTHON_STAGES = (("usage.ingest", "parse_row"), ("usage.rating", "assess"),
-                 ("usage.rating", "settle"))
+                 ("usage.rating", "settle"), ("usage.pg", "rollups_add_stored"))
 
 
 def _timed(spent: dict, module, name: str) -> None:

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 
 from credits.models import AuditEntry, CreditAccount, DomainEvent, LedgerEntry, LedgerEntryImmutable
+from credits.platform.services import Actor
 from credits.services.ledger import (
     UsageCharge,
     credit_account_lock,
@@ -16,7 +17,6 @@ from credits.services.ledger import (
     credits_charge_usage,
     credits_charge_usage_batch,
 )
-from credits.services.tenants import Actor
 from tests.factories import funded_account
 
 AT = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)

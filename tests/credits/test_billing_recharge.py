@@ -17,6 +17,7 @@ from credits.models import (
     SimulatedGatewayCard,
     SimulatedGatewayCharge,
 )
+from credits.platform.services import Actor, ServiceError
 from credits.services.ledger import UsageCharge, credits_adjust, credits_charge_usage_batch
 from credits.services.payment_methods import payment_method_remove
 from credits.services.purchases import credits_purchase
@@ -25,7 +26,6 @@ from credits.services.recharges import (
     auto_recharge_start,
     recharge_amount_for_gap,
 )
-from credits.services.tenants import Actor, ServiceError
 from credits.tasks import auto_recharge_sweep
 from tests.factories import funded_account, saved_card
 

@@ -14,7 +14,7 @@ from django.utils import timezone, translation
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from credits import events, tasks
+from credits import tasks
 from credits.forms.billing import WholeAmountField
 from credits.models import (
     DomainEvent,
@@ -27,9 +27,10 @@ from credits.money import MAX_AMOUNT, MIN_AMOUNT
 from credits.payments.base import ChargeResult
 from credits.payments.reasons import DECLINE_REASONS, reason_clause, reason_for
 from credits.payments.simulated import SimulatedGateway
+from credits.platform import events
+from credits.platform.services import Actor, ServiceError
 from credits.services.purchases import credits_purchase
 from credits.services.recharges import MAX_DECLINES_IN_A_ROW, validate_amount
-from credits.services.tenants import Actor, ServiceError
 from tests.conftest import requires_postgres
 from tests.factories import funded_account, saved_card
 
@@ -243,7 +244,7 @@ def test_the_pages_name_the_decline_limit_from_one_constant(client, make_person,
 @requires_postgres
 @pytest.mark.django_db
 def test_existing_values_on_postgresql_match_the_portable_lookup(org):
-    from credits.db import existing_values_pg, existing_values_portable
+    from credits.platform.db import existing_values_pg, existing_values_portable
     from credits.services.ledger import UsageCharge, credits_charge_usage_batch
 
     funded_account(org, "100.00")
@@ -262,7 +263,7 @@ def test_existing_values_on_postgresql_match_the_portable_lookup(org):
 @requires_postgres
 @pytest.mark.django_db
 def test_copy_rows_on_postgresql_writes_what_the_portable_insert_writes(org):
-    from credits.db import copy_rows_pg, copy_rows_portable
+    from credits.platform.db import copy_rows_pg, copy_rows_portable
     from tests.factories import OrganizationFactory
 
     other = OrganizationFactory()

@@ -1,4 +1,4 @@
-"""credits.csvsafe: cells of CSV files meant for people cannot start a formula, and
+"""credits.platform.csvsafe: cells of CSV files meant for people cannot start a formula, and
 `restore` gives back exactly what was written."""
 
 import csv
@@ -9,7 +9,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from credits import csvsafe
+from credits.platform import csvsafe
 
 DANGEROUS = ["=", "+", "-", "@", "\t", "\r"]
 PAYLOADS = ['HYPERLINK("http://evil.example","x")', "1+1", "cmd|' /C calc'!A0", "SUM(1,2)",

@@ -4,7 +4,7 @@ from django.http import HttpRequest
 
 from credits.models import LicenseAssignment, Person, Subscription
 from credits.people_import import import_csv
-from credits.services.tenants import Actor
+from credits.platform.services import Actor
 from tests.factories import PersonFactory
 
 GOOD_AND_BAD = """userPrincipalName,displayName,email,usageLocation,preferredLanguage,roles,licenses

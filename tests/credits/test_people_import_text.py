@@ -16,8 +16,8 @@ from django.core.management import call_command
 
 from credits.models import LicenseAssignment, Person
 from credits.people_import import ImportReport, import_csv
-from credits.services.tenants import Actor
-from credits.text import LONE_SURROGATE, NUL_CHARACTER, text_problem
+from credits.platform.services import Actor
+from credits.platform.text import LONE_SURROGATE, NUL_CHARACTER, text_problem
 from tests.factories import PersonFactory
 
 pytestmark = pytest.mark.django_db

@@ -21,10 +21,10 @@ from hypothesis import given
 from hypothesis import settings as settings_h
 from hypothesis import strategies as st
 
-from credits.client_ip import client_ip
 from credits.models import LicenseAssignment, Person, PersonRole, User
 from credits.people_import import import_csv
-from credits.services.tenants import Actor
+from credits.platform.client_ip import client_ip
+from credits.platform.services import Actor
 from tests.conftest import requires_postgres
 from tests.factories import OrganizationFactory, PersonFactory
 

@@ -1,7 +1,7 @@
 import pytest
 from django.utils import translation
 
-from credits.roles import ROLES, ROLES_BY_CODE
+from credits.platform.roles import ROLES, ROLES_BY_CODE
 
 
 def test_every_role_has_a_french_name():

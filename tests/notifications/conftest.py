@@ -2,7 +2,7 @@ import itertools
 
 import pytest
 
-from credits.events import event_dispatch, event_emit
+from credits.platform.events import event_dispatch, event_emit
 
 _keys = itertools.count(1)
 

@@ -12,8 +12,8 @@ from django.core.mail.backends import locmem
 from django.db import connection
 from django.utils import timezone
 
-from credits.events import event_dispatch
 from credits.models import DomainEvent
+from credits.platform.events import event_dispatch
 from notifications import tasks
 from notifications.models import Delivery, DeliveryStatus, Notification
 from notifications.services import delivery_send
@@ -91,7 +91,7 @@ def test_delivery_keys_are_event_and_person(org, admins, emit):
 def _emit_without_enqueueing(org, name, django_capture_on_commit_callbacks):
     """The event is dispatched but what it enqueues on commit is lost (broker down, worker
     killed before it took the message)."""
-    from credits.events import event_emit
+    from credits.platform.events import event_emit
 
     with django_capture_on_commit_callbacks(execute=False):
         event = event_emit(organization=org, name=name, payload={}, dedupe_key=f"lost:{name}")

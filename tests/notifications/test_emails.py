@@ -90,7 +90,7 @@ def test_person_without_email_is_skipped_and_the_delivery_log_says_so(org, peopl
 def test_roles_chosen_in_settings_replace_the_defaults_for_that_event_only(
     org, people, emit, admin_person
 ):
-    from credits.services.tenants import Actor
+    from credits.platform.services import Actor
 
     event_routing_set(
         organization=org,

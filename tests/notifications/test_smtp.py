@@ -107,7 +107,7 @@ def _queued_delivery(org, emit_lost):
 def emit_lost(django_capture_on_commit_callbacks):
     """Record and dispatch a recharge_failed event, keeping its deliveries queued (their
     tasks are not run), so a test drives the sending itself."""
-    from credits.events import event_dispatch, event_emit
+    from credits.platform.events import event_dispatch, event_emit
     from tests.notifications.conftest import payload_of
 
     def emit(org):
@@ -214,7 +214,7 @@ def test_a_long_outage_fails_the_delivery_after_the_last_attempt(
 def test_two_workers_sending_the_same_delivery_at_once_send_one_email(smtp):
     org = OrganizationFactory(name="Contoso", slug="contoso-race")
     PersonFactory(organization=org, display_name="Alex Billing", roles=["billing_administrator"])
-    from credits.events import event_dispatch, event_emit
+    from credits.platform.events import event_dispatch, event_emit
     from tests.notifications.conftest import payload_of
 
     box = smtp(Mailbox(delay=0.5))

@@ -17,7 +17,7 @@ from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from config.api import api
-from credits.services.tenants import Actor
+from credits.platform.services import Actor
 from tests.factories import PersonFactory, funded_account, give_licenses, graph_row, load_test_deck
 from usage.services import api_token_create, calls_ingest
 

@@ -39,8 +39,8 @@ from credits.models import (
     MinutePool,
     RechargeAttempt,
 )
+from credits.platform.services import Actor
 from credits.services.recharges import auto_recharge_configure, recharge_amount_for_gap
-from credits.services.tenants import Actor
 from credits.tasks import auto_recharge_sweep
 from tests.conftest import requires_postgres
 from tests.factories import (

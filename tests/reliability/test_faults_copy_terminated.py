@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from django.db import connection
 
-from credits.services.tenants import Actor
+from credits.platform.services import Actor
 from tests.conftest import requires_postgres
 from tests.factories import graph_row, load_test_deck
 from usage.models import CallRecord

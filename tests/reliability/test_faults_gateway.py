@@ -21,11 +21,11 @@ from credits.models import (
     RechargeAttempt,
     SimulatedGatewayCharge,
 )
+from credits.platform.services import Actor
 from credits.selectors.billing import stale_recharge_attempt_ids
 from credits.services.ledger import UsageCharge, credits_charge_usage_batch
 from credits.services.purchases import credits_purchase
 from credits.services.recharges import auto_recharge_configure
-from credits.services.tenants import Actor
 from credits.tasks import auto_recharge_sweep, process_recharge_attempt
 from tests.conftest import requires_postgres
 from tests.factories import OrganizationFactory, funded_account, saved_card

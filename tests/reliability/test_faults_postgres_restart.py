@@ -15,8 +15,8 @@ import psycopg
 import pytest
 
 from credits.models import LicenseAssignment
+from credits.platform.services import Actor
 from credits.services.recharges import auto_recharge_configure
-from credits.services.tenants import Actor
 from tests.conftest import requires_postgres, requires_redis
 from tests.factories import (
     OrganizationFactory,

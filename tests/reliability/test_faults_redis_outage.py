@@ -25,9 +25,9 @@ from credits.models import (
     RechargeAttempt,
     SimulatedGatewayCharge,
 )
+from credits.platform.services import Actor
 from credits.services.ledger import credit_account_set_low_balance_threshold
 from credits.services.recharges import auto_recharge_configure
-from credits.services.tenants import Actor
 from notifications.models import Delivery, Notification
 from tests.conftest import requires_postgres, requires_redis
 from tests.factories import (

@@ -12,9 +12,9 @@ from credits import tasks as credits_tasks
 from credits.models import CreditAccount, LedgerEntry, RechargeAttempt, SimulatedGatewayCharge
 from credits.payments.base import GatewayTimeout, get_gateway
 from credits.payments.simulated import Faults
+from credits.platform.services import Actor
 from credits.services.ledger import UsageCharge, credits_charge_usage_batch
 from credits.services.recharges import auto_recharge_configure, auto_recharge_start
-from credits.services.tenants import Actor
 from credits.tasks import auto_recharge_check
 from tests.factories import OrganizationFactory, funded_account, graph_row, saved_card
 from usage.services import api_token_create

@@ -25,7 +25,6 @@ from django.db import transaction
 from django.db.models import Sum
 
 from credits import tasks as credits_tasks
-from credits.events import event_emit
 from credits.models import (
     CreditAccount,
     DomainEvent,
@@ -33,9 +32,10 @@ from credits.models import (
     RechargeAttempt,
     SimulatedGatewayCharge,
 )
+from credits.platform.events import event_emit
+from credits.platform.services import Actor
 from credits.services.ledger import UsageCharge, credits_charge_usage_batch
 from credits.services.recharges import auto_recharge_configure
-from credits.services.tenants import Actor
 from notifications.models import Delivery, DeliveryStatus
 from tests.conftest import requires_postgres, requires_redis
 from tests.factories import (
@@ -155,7 +155,7 @@ def test_worker_killed_after_writing_an_export_leaves_one_file(procs, tmp_path, 
         start = datetime(2026, 11, 2, 9, tzinfo=UTC)
         CallRecord.objects.bulk_create([
             call_record(org, start=start + timedelta(minutes=i)) for i in range(300)])
-        monkeypatch.setattr(exports, "_enqueue", lambda export_id: None)
+        monkeypatch.setattr(exports, "enqueue", lambda name, export_id: None)
         export = exports.export_request(
             organization=org, requester=requester, fmt="xlsx",
             filters=ReportFilters(start=date(2026, 11, 1), end=date(2026, 11, 30),

@@ -25,8 +25,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from config.api import api
+from credits.platform.services import Actor
 from credits.selectors.billing import credit_account_summary
-from credits.services.tenants import Actor
 from tests.factories import (
     PersonFactory,
     funded_account,

@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 
 from credits.models import Person
 from credits.people_import import import_csv
-from credits.services.tenants import Actor
+from credits.platform.services import Actor
 from tests.factories import (
     PersonFactory,
     funded_account,
@@ -46,6 +46,7 @@ from tests.factories import (
 )
 from usage import decks
 from usage.api import AuthorizeIn
+from usage.import_files import iter_rows
 from usage.ingest import _TEXT_FIELDS, EXPORT_COLUMNS
 from usage.models import CallRecord, Export, Rate
 from usage.services import api_token_create, calls_ingest, rate_deck_load
@@ -88,6 +89,11 @@ def api_client(rated_org):
     raw = api_token_create(organization=rated_org, name="fuzz", actor=Actor.system("t"))[1]
     cache.clear()  # the rate-limit windows of earlier tests
     return Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+
+def rows_from_file(name: str, content: bytes) -> list:
+    """Every row of a file held in memory, through the importers' streaming reader."""
+    return list(iter_rows(io.BytesIO(content)))
 
 
 def _bad_values(kind: str, valid: dict[str, str], limits: dict[str, int]):
@@ -296,7 +302,6 @@ def test_the_valid_call_row_is_taken_on_every_path(rated_org):
     """The fuzz above is sharp: its valid row is taken as it is, from JSON and from CSV."""
     result = calls_ingest(organization=rated_org, rows=[valid_call("a")], source="api")
     assert (result.accepted, result.rejected) == (1, [])
-    from usage.ingest import rows_from_file
 
     for fmt in ("csv", "zip"):
         rows = rows_from_file(*_call_file(fmt, [valid_call(f"{fmt}-1")]))
@@ -683,7 +688,7 @@ def test_rate_deck_fields_past_the_csv_limit_are_a_clear_error(admin_client, org
        column=st.integers(0, len(PEOPLE_COLUMNS) - 1))
 def test_people_and_call_csv_fields_past_the_csv_limit_are_a_clear_error(org, tally, size,
                                                                          column):
-    from usage.ingest import FileError, rows_from_file
+    from usage.ingest import FileError
 
     people = [list(valid_person(k).values()) for k in ("good-a", "big", "good-b")]
     people[1][column] = "x" * size

@@ -136,7 +136,7 @@ def test_production_settings_use_secure_cookies_hsts_and_axes():
     assert s["AUTHENTICATION_BACKENDS"][0] == "axes.backends.AxesStandaloneBackend"
     assert s["AXES_FAILURE_LIMIT"] == 5
     assert "axes" in s["INSTALLED_APPS"] and s["MIDDLEWARE"][-1] == "axes.middleware.AxesMiddleware"
-    assert "credits.middleware.ContentSecurityPolicyMiddleware" in s["MIDDLEWARE"]
+    assert "credits.platform.middleware.ContentSecurityPolicyMiddleware" in s["MIDDLEWARE"]
     assert len(s["AUTH_PASSWORD_VALIDATORS"]) >= 4
 
 

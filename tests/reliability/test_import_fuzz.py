@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from credits import products as P
 from credits.models import Person
 from credits.people_import import import_csv
-from credits.roles import ROLES
-from credits.services.tenants import Actor, ServiceError
+from credits.platform.roles import ROLES
+from credits.platform.services import Actor, ServiceError
 from tests.factories import TEST_DECK_CSV, funded_account, graph_row, load_test_deck
 from usage import decks
 from usage.ingest import EXPORT_COLUMNS, EXPORT_HEADER

@@ -15,8 +15,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from credits.roles import ROLES
-from credits.services.tenants import Actor
+from credits.platform.roles import ROLES
+from credits.platform.services import Actor
 from tests.factories import TEST_DECK_CSV, PersonFactory, graph_row
 
 from .world import admin_routes, build_world, fingerprint, routed_names, url_of
@@ -296,6 +296,6 @@ def test_another_organizations_token_sees_nothing_of_this_one(client, org, other
 
 
 def test_view_call_rows_is_declared_for_the_call_row_readers_only():
-    """Call rows are a declared permission (credits.roles), not a role name in a view."""
+    """Call rows are a declared permission (credits.platform.roles), not a role name in a view."""
     holders = frozenset(r.code for r in ROLES if "view_call_rows" in r.permissions)
     assert holders == CALL_ROW_READERS

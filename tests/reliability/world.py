@@ -12,9 +12,9 @@ from django.apps import apps
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
+from credits.platform.services import Actor
 from credits.services.payment_methods import payment_method_add
 from credits.services.purchases import credits_purchase
-from credits.services.tenants import Actor
 from tests.factories import (
     TEST_DECK_CSV,
     PersonFactory,

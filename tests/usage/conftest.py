@@ -6,8 +6,8 @@ import pytest
 from django.core.management import call_command
 
 from credits.models import LicenseAssignment
+from credits.platform.services import Actor
 from credits.services.ledger import credits_adjust
-from credits.services.tenants import Actor
 from tests.factories import PersonFactory, give_licenses, load_test_deck
 from usage.services import api_token_create
 

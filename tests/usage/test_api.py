@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
+from credits.platform.services import Actor
 from credits.selectors.billing import credit_balance
-from credits.services.tenants import Actor
 from tests.factories import PersonFactory, graph_row
 from usage.models import ApiToken, CallRecord
 from usage.services import api_token_create, api_token_revoke

@@ -15,7 +15,7 @@ from django.test import Client, RequestFactory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from credits import errors
+from credits.platform import errors
 from tests.factories import graph_row
 from usage import report
 from usage.models import CallRecord

@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from credits.services.tenants import Actor, ServiceError
+from credits.platform.services import Actor, ServiceError
 from tests.factories import TEST_DECK_CSV, load_test_deck
 from usage import decks, rating
 from usage.models import Rate, RateDeck

@@ -20,7 +20,7 @@ from django.core.management import call_command
 from django.utils import timezone, translation
 
 from tests.factories import PersonFactory, call_record
-from usage import exports, report
+from usage import exports, pg, report
 from usage.models import CallRecord, Export, ExportStatus
 from usage.rollups import rollups_add_calls
 
@@ -164,12 +164,12 @@ def fail_midway(monkeypatch, after: int, exc: BaseException):
                 raise exc
             yield row
 
-    def copy(member, job, tick):
+    def copy(member, calls, **kwargs):
         member.write(b"a,partial,row\r\n" * after)
         raise exc
 
     monkeypatch.setattr(exports, "stream_rows", rows)
-    monkeypatch.setattr(exports, "_csv_copy", copy)
+    monkeypatch.setattr(pg, "export_csv_copy", copy)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

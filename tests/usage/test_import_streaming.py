@@ -413,7 +413,7 @@ def test_the_sweep_requeues_lost_jobs_fails_vanished_ones_and_deletes_orphan_fil
         if path != young_orphan:
             os.utime(path, (old, old))
     enqueued = []
-    monkeypatch.setattr(imports, "_enqueue", enqueued.append)
+    monkeypatch.setattr(imports, "enqueue", lambda name, job_id: enqueued.append(job_id))
 
     assert imports.import_jobs_sweep(now=now) == {"requeued": 1, "failed": 1, "removed": 1}
     assert enqueued == [lost.pk]

@@ -18,8 +18,8 @@ from django.urls import reverse
 
 from credits import products
 from credits.models import CreditAccount, LedgerEntry
+from credits.platform.services import Actor
 from credits.selectors.billing import credit_balance
-from credits.services.tenants import Actor
 from tests.factories import TEST_DECK_CSV, call_record, graph_row, load_test_deck
 from usage import ingest, rating
 from usage.ingest import _TEXT_FIELDS, MAX_DURATION_S, canonical_id, text_problem

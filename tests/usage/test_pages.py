@@ -65,7 +65,7 @@ def test_api_token_shown_once_and_revoked_from_the_page(client_for, make_person,
 
 
 def test_api_token_of_another_org_cannot_be_revoked(client_for, make_person, other_org):
-    from credits.services.tenants import Actor
+    from credits.platform.services import Actor
     from usage.services import api_token_create
 
     theirs, _raw = api_token_create(organization=other_org, name="x", actor=Actor.system("t"))

@@ -12,8 +12,8 @@ from django.urls import reverse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from credits import csvsafe
-from credits.services.tenants import Actor
+from credits.platform import csvsafe
+from credits.platform.services import Actor
 from tests.factories import OrganizationFactory
 from usage import decks, rating
 from usage.models import Rate

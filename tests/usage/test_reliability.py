@@ -14,7 +14,7 @@ from django.db import connection
 from django.db.models import Sum
 
 from credits.models import CreditAccount, LedgerEntry, MinutePool
-from credits.services.tenants import Actor
+from credits.platform.services import Actor
 from tests.conftest import requires_postgres
 from tests.factories import PersonFactory, graph_row, load_test_deck
 from usage.models import CallRecord

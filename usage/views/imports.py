@@ -7,8 +7,8 @@ from django.utils.cache import patch_vary_headers
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy
 
-from credits.access import permission
-from credits.services.tenants import Actor
+from credits.platform.access import permission
+from credits.platform.services import Actor
 
 from .. import ingest
 from ..forms import PstnImportForm

@@ -6,8 +6,8 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from credits.access import permission
 from credits.forms.licenses import country_name
+from credits.platform.access import permission
 from credits.selectors.licenses import month_start, pool_status
 
 CHART_WIDTH = 400

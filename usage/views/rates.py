@@ -9,8 +9,8 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from credits.access import permission
-from credits.services.tenants import Actor, ServiceError
+from credits.platform.access import permission
+from credits.platform.services import Actor, ServiceError
 
 from .. import decks
 from ..forms import RateDeckUploadForm

@@ -19,8 +19,8 @@ from django.utils.translation import get_language, to_locale
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from credits.access import permission
-from credits.services.tenants import Actor, ServiceError
+from credits.platform.access import permission
+from credits.platform.services import Actor, ServiceError
 from credits.templatetags.money import format_money
 
 from .. import masking, report

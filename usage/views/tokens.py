@@ -5,8 +5,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from credits.access import permission
-from credits.services.tenants import Actor, ServiceError
+from credits.platform.access import permission
+from credits.platform.services import Actor, ServiceError
 
 from ..forms import ApiTokenForm
 from ..models import ApiToken

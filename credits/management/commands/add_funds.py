@@ -5,10 +5,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from credits.models import Organization, RechargeStatus
+from credits.platform.services import Actor, ServiceError
 from credits.selectors.billing import credit_account_get, payment_methods
 from credits.services.payment_methods import payment_method_add
 from credits.services.purchases import credits_purchase
-from credits.services.tenants import Actor, ServiceError
 
 
 class Command(BaseCommand):

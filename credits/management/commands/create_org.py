@@ -1,7 +1,9 @@
+"""`manage.py create_org SLUG --name --country --currency`: a new, empty organization."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from credits.models import BillingAccountType
-from credits.services.tenants import ServiceError, organization_create
+from credits.platform.services import ServiceError, organization_create
 
 
 class Command(BaseCommand):

@@ -1,3 +1,5 @@
+"""`manage.py import_people FILE --org SLUG`: the admin center's add-multiple-users CSV."""
+
 import sys
 from pathlib import Path
 
@@ -5,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from credits.models import Organization
 from credits.people_import import import_csv
-from credits.services.tenants import Actor
+from credits.platform.services import Actor
 
 
 class Command(BaseCommand):

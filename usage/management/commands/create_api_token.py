@@ -1,7 +1,9 @@
+"""`manage.py create_api_token --org SLUG --name NAME`: prints only the new token."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from credits.models import Organization
-from credits.services.tenants import Actor, ServiceError
+from credits.platform.services import Actor, ServiceError
 from usage.services import api_token_create
 
 

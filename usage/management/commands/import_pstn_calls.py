@@ -1,10 +1,12 @@
+"""`manage.py import_pstn_calls FILE --org SLUG`: Microsoft's export (CSV, zip) or Graph JSON."""
+
 import sys
 import tempfile
 
 from django.core.management.base import BaseCommand, CommandError
 
 from credits.models import Organization
-from credits.services.tenants import Actor
+from credits.platform.services import Actor
 from usage.imports import calls_import_file
 from usage.ingest import FileError
 

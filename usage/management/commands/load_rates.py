@@ -1,9 +1,11 @@
+"""`manage.py load_rates FILE --org SLUG`: loads a rate deck CSV."""
+
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from credits.models import Organization
-from credits.services.tenants import Actor, ServiceError
+from credits.platform.services import Actor, ServiceError
 from usage.decks import DeckError, parse_deck
 from usage.services import rate_deck_load
 
