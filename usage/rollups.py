@@ -45,22 +45,24 @@ def _utc_day(value: datetime) -> date:
 
 
 class _Sums:
-    __slots__ = ("calls", "duration", "billable", "credit", "pool", "charge", "name")
+    __slots__ = ("calls", "duration", "billable", "credit", "pool", "charge", "name",
+                 "name_at")
 
     def __init__(self):
         self.calls = self.duration = self.billable = self.credit = self.pool = 0
         self.charge = ZERO
         self.name = ""
+        self.name_at = -1  # the position of the row that gave the name, in the batch
 
-    def add(self, calls, duration, billable, credit, pool, charge, name=""):
+    def add(self, calls, duration, billable, credit, pool, charge, name="", at=0):
         self.calls += calls
         self.duration += duration or 0
         self.billable += billable or 0
         self.credit += credit or 0
         self.pool += pool or 0
         self.charge += charge or ZERO
-        if name:
-            self.name = name
+        if name and at >= self.name_at:
+            self.name, self.name_at = name, at
 
     def values(self):
         return [self.calls, self.duration, self.billable, self.credit, self.pool, self.charge]
@@ -74,8 +76,8 @@ def _group(rows: Iterable[tuple]) -> tuple[dict, dict]:
     """Rows of (_FIELDS...) -> (person rollup sums, destination rollup sums) by key."""
     people: dict[tuple, _Sums] = {}
     places: dict[tuple, _Sums] = {}
-    for (start, person_id, upn, name, call_type, context, destination, charged_to, capability,
-         duration, billable, credit, pool, charge) in rows:
+    for at, (start, person_id, upn, name, call_type, context, destination, charged_to,
+             capability, duration, billable, credit, pool, charge) in enumerate(rows):
         day = _utc_day(start)
         context = normalize_context(context)
         charged_to = charged_to or ""
@@ -84,7 +86,7 @@ def _group(rows: Iterable[tuple]) -> tuple[dict, dict]:
         sums = people.get(key)
         if sums is None:
             sums = people[key] = _Sums()
-        sums.add(1, duration, billable, credit, pool, charge, name or "")
+        sums.add(1, duration, billable, credit, pool, charge, name or "", at)
         key = (day, (destination or "")[:100], call_type, context, charged_to, capability)
         sums = places.get(key)
         if sums is None:
@@ -123,13 +125,14 @@ def _upsert(table: str, key: tuple, extra: tuple, rows: list[list], update_extra
 
 
 def _person_days(people: dict) -> dict:
-    """The full person rollup collapsed to (day, person_key, upn)."""
+    """The full person rollup collapsed to (day, person_key, upn). The name is the one of
+    the day's latest call that had one, as the database computes it (usage.pg)."""
     days: dict[tuple, _Sums] = {}
     for key, sums in people.items():
         target = days.get(key[:3])
         if target is None:
             target = days[key[:3]] = _Sums()
-        target.add(*sums.values(), sums.name)
+        target.add(*sums.values(), sums.name, sums.name_at)
     return days
 
 

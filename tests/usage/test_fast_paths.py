@@ -356,10 +356,6 @@ def test_rollups_added_by_the_database_equal_those_added_in_python(org, portable
 
 
 @requires_postgres
-@pytest.mark.xfail(strict=True, reason=(
-    "UsagePersonDay.user_name differs: the database keeps the person-day's latest "
-    "non-empty name, Python (rollups._person_days) the name of the last group in key "
-    "order; the sums agree"))
 def test_the_person_day_name_is_the_same_both_ways(org, portable):
     person = PersonFactory(organization=org, upn="alice@contoso.com")
     results = _rollups_both_ways(org, portable, _call_rows(org, person, 400, "names"))
