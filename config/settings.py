@@ -5,6 +5,7 @@ filesystem broker under var/, the console e-mail backend and a local-memory cach
 """
 
 from datetime import timedelta
+from decimal import Decimal
 
 from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
@@ -213,6 +214,17 @@ PAYMENT_GATEWAY = env("PAYMENT_GATEWAY", default="credits.payments.simulated.Sim
 # when empty:
 # e.g. "seed=7,timeout=0.15,error=0.15,decline=0.15" (probabilities per charge call).
 SIMULATED_GATEWAY_FAULTS = env("SIMULATED_GATEWAY_FAULTS", default="")
+
+# --- Invoices ---------------------------------------------------------------------------------
+# The seller on every invoice: the operator of this deployment.
+INVOICE_SELLER_NAME = env("INVOICE_SELLER_NAME", default="Credits Center Demo Ltd")
+INVOICE_SELLER_ADDRESS = env(
+    "INVOICE_SELLER_ADDRESS", default="1 Example Street\n75001 Paris\nFrance"
+).replace("\\n", "\n")
+INVOICE_SELLER_TAX_ID = env("INVOICE_SELLER_TAX_ID", default="FR00000000000")
+# Tax included in the amounts charged, in percent (0: no tax line is charged).
+INVOICE_TAX_RATE = Decimal(env("INVOICE_TAX_RATE", default="0"))
+INVOICE_TAX_LABEL = env("INVOICE_TAX_LABEL", default="VAT")
 
 # --- I18N -----------------------------------------------------------------------------------
 LANGUAGE_CODE = "en"

@@ -19,6 +19,8 @@ urlpatterns = [
     path(f"{CC}support-request/", billing.support_request, name="billing_support_request"),
     path("billing/bills/", billing.bills, name="billing_bills"),
     path("billing/invoices/<int:pk>/", billing.invoice_detail, name="billing_invoice"),
+    path("billing/invoices/<int:pk>/pdf", billing.invoice_pdf_download,
+         name="billing_invoice_pdf"),
     # Licenses and users.
     path("billing/licenses/", licenses.billing_licenses, name="billing_licenses"),
     path("billing/licenses/<str:sku>/seats/", licenses.billing_seats, name="billing_seats"),

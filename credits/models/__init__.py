@@ -20,6 +20,7 @@ from ..platform.models import (
 from .billing import (
     CreditAccount,
     Invoice,
+    InvoiceSequence,
     LedgerEntry,
     LedgerEntryImmutable,
     LedgerKind,
@@ -44,6 +45,7 @@ __all__ = [
     "UserManager",
     "CreditAccount",
     "Invoice",
+    "InvoiceSequence",
     "LedgerEntry",
     "LedgerEntryImmutable",
     "LedgerKind",

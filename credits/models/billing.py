@@ -36,6 +36,7 @@ __all__ = [
     "RechargeStatus",
     "RechargeAttempt",
     "Invoice",
+    "InvoiceSequence",
     "SimulatedGatewayCard",
     "SimulatedGatewayCharge",
 ]
@@ -332,13 +333,29 @@ class RechargeAttempt(models.Model):
         return f"{self.get_kind_display()} {self.amount} {self.currency} ({self.status})"
 
 
+class InvoiceSequence(models.Model):
+    """The last invoice number issued in a calendar year. Its row is locked by the
+    transaction that credits the balance, so numbers are gapless: a rolled-back recharge
+    gives its number back with everything else."""
+
+    year = models.PositiveSmallIntegerField(primary_key=True)
+    last = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("invoice sequence")
+
+    def __str__(self):
+        return f"{self.year}: {self.last}"
+
+
 class Invoice(models.Model):
-    """The receipt of one succeeded purchase or auto-recharge."""
+    """The receipt of one succeeded purchase or auto-recharge. Numbered `YYYY-NNNNNN`, one
+    gapless series per calendar year (services.invoices)."""
 
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="credit_invoices"
     )
-    number = models.CharField(_("invoice number"), max_length=32, unique=True)
+    number = models.CharField(_("invoice number"), max_length=32)
     attempt = models.OneToOneField(RechargeAttempt, on_delete=models.PROTECT,
                                    related_name="invoice")
     ledger_entry = models.OneToOneField(LedgerEntry, on_delete=models.PROTECT,
@@ -351,6 +368,9 @@ class Invoice(models.Model):
     class Meta:
         verbose_name = _("invoice")
         ordering = ["-issued_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["number"], name="invoice_unique_number"),
+        ]
 
     def __str__(self):
         return self.number

@@ -84,6 +84,10 @@ class Organization(models.Model):
         choices=BillingAccountType.choices,
         default=BillingAccountType.DIRECT,
     )
+    # The buyer on invoices; the name above stands in when the legal name is blank.
+    legal_name = models.CharField(_("legal name"), max_length=200, blank=True)
+    billing_address = models.TextField(_("billing address"), blank=True)
+    tax_id = models.CharField(_("tax ID"), max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -25,7 +25,6 @@ from django.utils.translation import gettext as _
 
 from ..models import (
     CreditAccount,
-    Invoice,
     LedgerEntry,
     LedgerKind,
     Organization,
@@ -40,6 +39,7 @@ from ..payments.base import ChargeResult, GatewayTimeout, get_gateway
 from ..payments.reasons import recharge_failure_reason
 from ..platform.events import event_emit
 from ..platform.services import Actor, ServiceError, audit_record
+from .invoices import invoice_issue
 from .ledger import (
     auto_recharge_is_due,
     credit_account_lock,
@@ -319,11 +319,7 @@ def _attempt_succeeded(*, account, attempt, now) -> None:
                           now=now)
     attempt.status = RechargeStatus.SUCCEEDED
     attempt.save()
-    invoice = Invoice.objects.create(
-        organization=org, number=f"CC-{now:%Y}-{entry.pk:08d}", attempt=attempt,
-        ledger_entry=entry, amount=attempt.amount, currency=attempt.currency,
-        card_label=attempt.payment_method.label, issued_at=now,
-    )
+    invoice = invoice_issue(attempt=attempt, entry=entry, now=now)
     if attempt.kind == RechargeKind.AUTO_RECHARGE and (account.declines_in_a_row
                                                        or account.next_attempt_at):
         account.declines_in_a_row = 0

@@ -3,13 +3,15 @@ auto-recharge, payment methods, transactions, invoices. Views validate and call 
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from ..forms.billing import AddFundsForm, AutoRechargeForm, PaymentMethodForm, SupportRequestForm
+from ..invoice_pdf import invoice_pdf, invoice_pdf_filename
 from ..models import Invoice, PaymentMethod, RechargeStatus
 from ..payments.reasons import recharge_failure_reason
 from ..platform.access import permission
@@ -229,6 +231,18 @@ def invoice_detail(request, pk):
     except Invoice.DoesNotExist as exc:
         raise Http404 from exc
     return render(request, "credits/billing/invoice.html", _context(request, invoice=invoice))
+
+
+@permission("view_billing")
+def invoice_pdf_download(request, pk):
+    try:
+        invoice = sel.invoice_get(organization=request.organization, pk=pk)
+    except Invoice.DoesNotExist as exc:
+        raise Http404 from exc
+    document = invoice_pdf(invoice, language=get_language() or "en")
+    response = HttpResponse(document, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{invoice_pdf_filename(invoice)}"'
+    return response
 
 
 @permission("manage_billing")

@@ -75,6 +75,7 @@ EXPECT = {
     "billing_support_request": {"GET": NO_GET, "POST": BILLING_MANAGERS},
     "billing_bills": {"GET": BILLING_READERS},
     "billing_invoice": {"GET": BILLING_READERS},
+    "billing_invoice_pdf": {"GET": BILLING_READERS},
     "billing_licenses": {"GET": BILLING_READERS},
     "billing_seats": {"GET": NO_GET, "POST": BILLING_MANAGERS},
     "reports_minute_pools": {"GET": USAGE_READERS},

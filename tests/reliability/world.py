@@ -125,6 +125,7 @@ def build_world(org, admin) -> dict:
         "kwargs": {
             "billing_payment_method_remove": {"pk": card.pk},
             "billing_invoice": {"pk": attempt.invoice.pk},
+            "billing_invoice_pdf": {"pk": attempt.invoice.pk},
             "billing_seats": {"sku": "MCOEV"},
             "person_licenses": {"pk": person.pk},
             "reports_download": {"token": export.token},
