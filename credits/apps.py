@@ -22,4 +22,5 @@ class CreditsConfig(AppConfig):
                                   dispatch_uid="credits.auto_recharge_check")
         subscribe("recharge_succeeded", subscribers.license_on_first_funding)
         home.CARD_PROVIDERS["billing_credits"] = billing.home_card
+        home.BANNER_PROVIDERS["billing_credits"] = billing.home_banners
         home.CARD_PROVIDERS["users"] = licenses.home_card

@@ -23,6 +23,10 @@ CARDS = [
 # imports usage or notifications, and the platform never imports billing).
 CARD_PROVIDERS = {}
 
+# Banners shown above the cards, by the same url name and under the same access as its card:
+# url name -> function(request) -> rendered HTML (empty when there is nothing to say).
+BANNER_PROVIDERS = {}
+
 
 def cards_for(request):
     person = request.person
@@ -34,3 +38,14 @@ def cards_for(request):
                 card.update(CARD_PROVIDERS[url_name](request))
             cards.append(card)
     return cards
+
+
+def banners_for(request) -> list:
+    person = request.person
+    banners = []
+    for _title, _text, url_name, access in CARDS:
+        if url_name in BANNER_PROVIDERS and person_may(person, access):
+            html = BANNER_PROVIDERS[url_name](request)
+            if html.strip():
+                banners.append(html)
+    return banners

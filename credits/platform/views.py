@@ -16,13 +16,14 @@ from kombu import Connection
 from . import selectors
 from .access import permission, public, signed_in
 from .forms import LanguageForm
-from .home import cards_for
+from .home import banners_for, cards_for
 from .services import Actor, person_set_language
 
 
 @signed_in
 def home(request):
-    return render(request, "credits/home.html", {"cards": cards_for(request)})
+    return render(request, "credits/home.html",
+                  {"cards": cards_for(request), "banners": banners_for(request)})
 
 
 @permission("view_settings")

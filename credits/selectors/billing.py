@@ -36,6 +36,19 @@ def credit_balance(*, organization: Organization) -> Decimal:
     return balance if balance is not None else ZERO
 
 
+def balance_alert(*, account: CreditAccount | None, balance: Decimal) -> str | None:
+    """Which balance banner to show: "zero" (paid calls are stopped), "low" (under the
+    admin's warning level) or None. One rule for every page that shows the banners."""
+    if account is None:
+        return None
+    if balance <= 0:
+        return "zero"
+    threshold = account.low_balance_threshold
+    if threshold is not None and balance < threshold:
+        return "low"
+    return None
+
+
 def credit_account_summary(*, organization: Organization) -> dict:
     account = credit_account_get(organization=organization)
     if account is None:

@@ -1,11 +1,14 @@
 """Communications Credits pages: overview, add funds (with a confirmation step),
 auto-recharge, payment methods, transactions, invoices. Views validate and call one service."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.module_loading import import_string
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -14,6 +17,7 @@ from ..forms.billing import AddFundsForm, AutoRechargeForm, PaymentMethodForm, S
 from ..invoice_pdf import invoice_pdf, invoice_pdf_filename
 from ..models import Invoice, PaymentMethod, RechargeStatus
 from ..payments.reasons import recharge_failure_reason
+from ..payments.simulated import SimulatedGateway
 from ..platform.access import permission
 from ..platform.services import Actor, ServiceError
 from ..selectors import billing as sel
@@ -29,14 +33,22 @@ def _apply_service_error(form, error: ServiceError) -> None:
     form.add_error(field, error.message)
 
 
-def _context(request, **extra) -> dict:
-    org = request.organization
+def _balance_context(org) -> dict:
     account = sel.credit_account_get(organization=org)
-    ctx = {
-        "org": org,
+    balance = account.balance if account else sel.credit_balance(organization=org)
+    return {
         "account": account,
         "currency": account.currency if account else org.currency,
-        "balance": account.balance if account else sel.credit_balance(organization=org),
+        "balance": balance,
+        "balance_alert": sel.balance_alert(account=account, balance=balance),
+    }
+
+
+def _context(request, **extra) -> dict:
+    org = request.organization
+    ctx = {
+        "org": org,
+        **_balance_context(org),
         "eligibility": sel.purchase_eligibility(organization=org),
         "may_manage": request.person.has_perm("manage_billing"),
         "max_declines": MAX_DECLINES_IN_A_ROW,
@@ -167,6 +179,11 @@ def auto_recharge(request):
         has_cards=sel.payment_methods(organization=org).exists()))
 
 
+def _test_cards_apply() -> bool:
+    """The test-card numbers only work against the simulated gateway (or in development)."""
+    return settings.DEBUG or issubclass(import_string(settings.PAYMENT_GATEWAY), SimulatedGateway)
+
+
 @permission("view_billing", change="manage_billing")
 def payment_methods(request):
     org = request.organization
@@ -188,7 +205,8 @@ def payment_methods(request):
     account = sel.credit_account_get(organization=org)
     return render(request, "credits/billing/payment_methods.html", _context(
         request, form=form, cards=sel.payment_methods(organization=org),
-        auto_card_id=account.auto_recharge_payment_method_id if account else None))
+        auto_card_id=account.auto_recharge_payment_method_id if account else None,
+        show_test_cards=_test_cards_apply()))
 
 
 @permission("manage_billing")
@@ -264,6 +282,12 @@ def support_request(request):
     else:
         messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
     return redirect(reverse("billing_credits"))
+
+
+def home_banners(request) -> str:
+    """The home page's zero- and low-balance banners, the same as the overview's."""
+    return render_to_string("credits/billing/_balance_banners.html",
+                            _balance_context(request.organization), request=request)
 
 
 def home_card(request) -> dict:
