@@ -2,6 +2,9 @@
 point so that a misconfigured server refuses to start instead of answering every request
 with an error."""
 
+import sys
+from pathlib import Path
+
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
@@ -20,8 +23,24 @@ def secret_key_missing() -> bool:
         return True
 
 
+# The commands that serve or vouch for a deployment. The others sign nothing (migrate,
+# makemigrations, shell, the import commands...): they run without a key, so a release can
+# migrate before its key is in place and tools can inspect a checkout.
+NEEDS_KEY = frozenset({"check", "runserver"})
+
+
+def _manage_command() -> str | None:
+    """The command of `manage.py COMMAND` (or django-admin) running now, else None."""
+    if len(sys.argv) > 1 and Path(sys.argv[0]).name in ("manage.py", "django-admin"):
+        return sys.argv[1]
+    return None
+
+
 @checks.register(checks.Tags.security)
 def check_secret_key(app_configs=None, **kwargs):
+    command = _manage_command()
+    if command is not None and command not in NEEDS_KEY:
+        return []
     if secret_key_missing():
         return [checks.Error(MISSING_SECRET_KEY, id="config.E001")]
     return []
