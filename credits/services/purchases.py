@@ -1,14 +1,18 @@
 """One-time purchase of credits with a saved card.
 
 The web request makes one try: a transient gateway error (or no answer) leaves the attempt
-pending, and the background sweep of pending attempts charges it again under the same key.
+pending, its own outcome: the person is told not to pay again. The same order submitted
+again (its request key) replays the same attempt under the same gateway key, so it is
+charged at most once, and the background sweep of pending attempts settles it as succeeded
+or failed and tells the person (credits.tasks.auto_recharge_sweep).
 """
 
 from django.db import transaction
 from django.utils.translation import gettext as _
 
 from ..models import Organization, RechargeAttempt, RechargeKind
-from ..platform.services import Actor
+from ..platform.services import Actor, ServiceError
+from ..recharge_rules import SettingError, clean_po_number
 from .ledger import credit_account_lock, ensure_may_buy
 from .payment_methods import active_payment_method
 from .recharges import TransientGatewayError, recharge_attempt_process, validate_amount
@@ -18,6 +22,7 @@ __all__ = ["credits_purchase"]
 
 def credits_purchase(
     *, organization: Organization, amount, payment_method, actor, request_key: str = "",
+    po_number: str = "",
 ) -> RechargeAttempt:
     """Buy credits once with a saved card, with one try of the gateway. Returns the
     attempt: succeeded (the amount is on the balance, with an invoice), failed (nothing
@@ -30,6 +35,10 @@ def credits_purchase(
         ensure_may_buy(organization)
         amount = validate_amount(amount, field="amount", label=_("Amount"))
         method = active_payment_method(organization, payment_method)
+        try:  # the buyer's PO number, printed on the invoice
+            po_number = clean_po_number(po_number)
+        except SettingError as error:
+            raise ServiceError(error.message, field=error.field, code=error.code) from error
         attempt = (account.attempts.filter(request_key=request_key).first()
                    if request_key else None)
         if attempt is None:
@@ -37,7 +46,8 @@ def credits_purchase(
                 organization=organization, account=account, kind=RechargeKind.PURCHASE,
                 amount=amount, currency=account.currency, payment_method=method,
                 request_key=request_key[:64], actor_label=actor.label[:200],
-                actor=actor.person, balance_before=account.balance,
+                actor=actor.person, actor_ip=actor.ip, balance_before=account.balance,
+                po_number=po_number,
             )
     try:
         return recharge_attempt_process(attempt_id=attempt.pk)

@@ -1,5 +1,10 @@
-"""`manage.py add_funds`: a one-time purchase for support staff. Exit codes (DESIGN.md
-section 8): 0 succeeded, 1 declined, 3 pending (the gateway gave no final answer yet)."""
+"""`manage.py add_funds`: a one-time purchase for support staff (DESIGN.md section 8).
+
+Exit 0: succeeded; prints `invoice NUMBER`, and the new balance on the last line.
+Exit 1: declined or refused; prints the reason.
+Exit 3: pending (the gateway gave no final answer yet); prints `pending` and the attempt's
+reference. Do not run it again for the same order: the beat sweep settles the attempt and
+the credit roles are told the outcome."""
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
@@ -48,12 +53,14 @@ class Command(BaseCommand):
         except ServiceError as exc:
             raise CommandError(exc.message) from exc
         if attempt.status == RechargeStatus.PENDING:
-            self.stdout.write(f"pending: attempt {attempt.pk}; the payment is not confirmed "
-                              "yet, do not pay again (the sweep settles it)")
+            self.stdout.write(f"pending {attempt.pk}")
+            self.stdout.write(f"the payment of {attempt.amount} {attempt.currency} with "
+                              f"{method.label} is not confirmed yet; do not pay again: the "
+                              "sweep settles it and the credit roles are told")
             raise CommandError(f"pending {attempt.pk}", returncode=3)
         if attempt.status != RechargeStatus.SUCCEEDED:
             raise CommandError(f"payment declined ({attempt.reason_code}): {attempt.reason}")
         account = credit_account_get(organization=org)
-        self.stdout.write(f"added {attempt.amount} {attempt.currency} with {method.label}; "
-                          f"invoice {attempt.invoice.number}")
+        self.stdout.write(f"added {attempt.amount} {attempt.currency} with {method.label}")
+        self.stdout.write(f"invoice {attempt.invoice.number}")
         self.stdout.write(f"balance: {account.balance} {account.currency}")
