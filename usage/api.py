@@ -13,7 +13,7 @@ from ninja.errors import HttpError
 from credits.platform.api import ApiText, Error  # one error shape; one text type of every input
 from credits.platform.services import Actor, ServiceError
 
-from . import ingest
+from . import ingest, masking
 from .authorize import REASONS, call_authorize
 from .selectors import call_records_page, decode_cursor, encode_cursor
 from .services import calls_ingest
@@ -21,6 +21,7 @@ from .services import calls_ingest
 router = Router(tags=["usage"])
 
 MAX_RANGE = timedelta(days=90)
+ODATA_CONTEXT = "$metadata#Collection(microsoft.graph.callRecords.pstnCallLogRow)"
 PAGE_SIZE = 1000
 
 
@@ -32,8 +33,12 @@ class PstnCallsIn(Schema):
                     "startDateTime, endDateTime, duration, charge, connectionCharge, "
                     "currency, callType, calleeNumber, callerNumber, usageCountryCode, "
                     "tenantCountryCode, destinationContext, destinationName, conferenceId, "
-                    "licenseCapability, inventoryType, operator, callDurationSource). "
-                    "`id` is the idempotency key. Each row is validated on its own.",
+                    "licenseCapability, inventoryType, operator, callDurationSource, "
+                    "otherPartyCountryCode). "
+                    "`id` is the idempotency key. Each row is validated on its own; text "
+                    "fields are held to the lengths of Microsoft's PSTN usage export "
+                    "(callerNumber 128, calleeNumber 32, ...) and `callDurationSource` to "
+                    "Graph's enum (microsoft, operator).",
     )
 
 
@@ -59,12 +64,15 @@ class PstnCallOut(Schema):
     startDateTime: datetime
     endDateTime: datetime | None
     duration: int
-    charge: Decimal = Field(..., description="What Communications Credits paid, as this "
-                                             "system rated the call (account currency).")
-    connectionCharge: Decimal
+    charge: float = Field(..., description="What Communications Credits paid, as this "
+                                           "system rated the call (account currency); a "
+                                           "JSON number, as Graph's double.")
+    connectionCharge: float
     currency: str = Field(..., description="The organization's billing currency.")
     callType: str
-    calleeNumber: str
+    calleeNumber: str = Field(..., description="Masked as Microsoft masks it for a tenant "
+                                               "of a masking country (the other party's "
+                                               "number only), as the report shows it.")
     callerNumber: str
     usageCountryCode: str
     tenantCountryCode: str
@@ -76,19 +84,24 @@ class PstnCallOut(Schema):
     inventoryType: str
     operator: str
     callDurationSource: str
+    otherPartyCountryCode: str | None = Field(..., description="Graph's (beta) country of "
+                                                               "the other party; the "
+                                                               "report's \"From country or "
+                                                               "region\".")
     chargedTo: str | None = Field(..., description="plan_pool, conference_pool, credits, "
                                                    "free; null when the call is unrated.")
     billableSeconds: int
     poolMinutes: int
     rated: bool
     unratedReason: str | None
-    reportedCharge: Decimal | None = Field(..., description="Microsoft's reported `charge`.")
-    reportedConnectionCharge: Decimal | None
+    reportedCharge: float | None = Field(..., description="Microsoft's reported `charge`.")
+    reportedConnectionCharge: float | None
     reportedCurrency: str | None
     reportedLicenseCapability: str | None
 
 
 class PstnCallsPage(Schema):
+    odata_context: str = Field(..., alias="@odata.context")
     odata_count: int = Field(..., alias="@odata.count")
     value: list[PstnCallOut]
     odata_next_link: str | None = Field(None, alias="@odata.nextLink")
@@ -133,26 +146,34 @@ def post_pstn_calls(request, body: PstnCallsIn):
             "rejected": result.rejected}
 
 
-def _row(call, currency: str) -> dict:
+def _money(value: Decimal | None) -> float | None:
+    return float(value) if value is not None else None
+
+
+def _row(call, currency: str, digits: int) -> dict:
+    # The one masking rule of the report and the exports (usage.masking).
+    caller, callee = masking.mask_call_numbers(call.call_type, call.caller_number,
+                                               call.callee_number, digits)
     return {
         "id": call.graph_id, "callId": call.call_id, "userId": call.user_id,
         "userPrincipalName": call.upn, "userDisplayName": call.user_display_name,
         "startDateTime": call.start_at, "endDateTime": call.end_at,
-        "duration": call.duration_s, "charge": call.charge,
-        "connectionCharge": call.connection_fee if call.charged_to == "credits"
-        else Decimal("0.00"),
-        "currency": currency, "callType": call.call_type, "calleeNumber": call.callee_number,
-        "callerNumber": call.caller_number, "usageCountryCode": call.usage_country,
+        "duration": call.duration_s, "charge": float(call.charge),
+        "connectionCharge": float(call.connection_fee.quantize(Decimal("0.01")))
+        if call.charged_to == "credits" else 0.0,
+        "currency": currency, "callType": call.call_type, "calleeNumber": callee,
+        "callerNumber": caller, "usageCountryCode": call.usage_country,
         "tenantCountryCode": call.tenant_country,
         "destinationContext": call.destination_context or None,
         "destinationName": call.destination_name, "conferenceId": call.conference_id or None,
         "licenseCapability": call.capability, "inventoryType": call.inventory_type,
         "operator": call.operator, "callDurationSource": call.call_duration_source,
+        "otherPartyCountryCode": call.other_party_country or None,
         "chargedTo": call.charged_to or None, "billableSeconds": call.billable_seconds,
         "poolMinutes": call.pool_minutes, "rated": call.rated,
         "unratedReason": call.unrated_reason or None,
-        "reportedCharge": call.reported_charge,
-        "reportedConnectionCharge": call.reported_connection_charge,
+        "reportedCharge": _money(call.reported_charge),
+        "reportedConnectionCharge": _money(call.reported_connection_charge),
         "reportedCurrency": call.currency or None,
         "reportedLicenseCapability": call.reported_capability or None,
     }
@@ -166,10 +187,24 @@ def _utc(value: datetime) -> datetime:
 
 @router.get("/pstn-calls", response={200: PstnCallsPage, **ERRORS}, by_alias=True,
             summary="PSTN calls that started in a range of at most 90 days, 1000 per page",
-            description="The calls whose start time is from `fromDateTime` to `toDateTime`, "
-                        "both included (as in Microsoft Graph): equal bounds ask for the "
-                        "calls that started at that instant. A range over 90 days, or one "
-                        "that ends before it starts, is refused (400).")
+            description=(
+                "The calls whose start time is from `fromDateTime` to `toDateTime`, both "
+                "included (as in Microsoft Graph `getPstnCalls`): equal bounds ask for the "
+                "calls that started at that instant. A range over 90 days, or one that ends "
+                "before it starts, is refused (400).\n\n"
+                "Where this differs from Graph: the bounds are query parameters "
+                "(`?fromDateTime=...&toDateTime=...`), not function parameters; pages go on "
+                "with `$skiptoken` in `@odata.nextLink`; `@odata.count` is the rows of the "
+                "page; `@odata.context` names Graph's type, but no `$metadata` document is "
+                "served; `charge`, `connectionCharge` and `licenseCapability` are this "
+                "system's rating (Microsoft's are `reportedCharge`, "
+                "`reportedConnectionCharge`, `reportedCurrency`, "
+                "`reportedLicenseCapability`), and `currency` is the organization's; "
+                "`chargedTo`, `billableSeconds`, `poolMinutes`, `rated`, `unratedReason` are "
+                "added; string fields Graph leaves null are empty strings, except "
+                "`destinationContext`, `conferenceId` and `otherPartyCountryCode`. Numbers "
+                "are masked by the organization's country as Microsoft masks them "
+                "(domain/number-masking.csv)."))
 def get_pstn_calls(
     request,
     fromDateTime: Annotated[datetime, Query(description="UTC, inclusive (call start)")],
@@ -197,12 +232,14 @@ def get_pstn_calls(
     org = request.auth
     rows, next_cursor = call_records_page(organization=org, start=start, end=end, after=after,
                                           size=PAGE_SIZE)
+    digits = masking.digits_masked(org.country)
     link = None
     if next_cursor is not None:
         query = urlencode({"fromDateTime": start.isoformat(), "toDateTime": end.isoformat(),
                            "$skiptoken": encode_cursor(*next_cursor)})
         link = request.build_absolute_uri(f"{request.path}?{query}")
-    return {"@odata.count": len(rows), "value": [_row(c, org.currency) for c in rows],
+    return {"@odata.context": request.build_absolute_uri("/api/v1/") + ODATA_CONTEXT,
+            "@odata.count": len(rows), "value": [_row(c, org.currency, digits) for c in rows],
             "@odata.nextLink": link}
 
 
@@ -213,3 +250,9 @@ def post_authorize(request, body: AuthorizeIn):
                               callee=body.calleeNumber, call_type=body.callType,
                               now=timezone.now())
     return decision.as_json()
+
+
+# Direct Routing calls: the same shapes with Graph's directRoutingLogRow fields.
+from .direct_routing_api import router as direct_routing_router  # noqa: E402
+
+router.add_router("/", direct_routing_router)

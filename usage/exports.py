@@ -10,6 +10,11 @@ Files are Microsoft's where Microsoft defines them: `Calls.Export.<id>.zip` hold
 `PSTN.calls.<UTC date>.csv` with the 20 columns of domain/pstn-export-columns.csv in order
 (RFC 4180: CRLF line ends, quotes only where needed; times in UTC ISO 8601) and
 `parameters.json`. External numbers are masked as the report masks them (usage.masking).
+
+Microsoft's format carries Microsoft's data: its Charge, Connection Fee, Currency and
+Capability are what Microsoft (or the platform that posted the call) reported, blank when
+nothing was, so that the file reads back into the same stored values. This system's rating
+is in the workbook only, in columns named for it (`XLSX_RATING_HEADER`).
 """
 
 import csv
@@ -28,7 +33,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import xlsxwriter
@@ -46,7 +51,7 @@ from credits.platform.events import event_emit
 from credits.platform.services import Actor, ServiceError, audit_record
 from credits.queueing import enqueue
 
-from . import masking, pg
+from . import direct_routing_export, masking, pg
 from .ingest import EXPORT_HEADER
 from .models import EXPORT_LIFETIME, Export, ExportFormat, ExportStatus
 from .report import ReportFilters, calls_queryset, minutes_of, report_totals, user_match
@@ -65,11 +70,15 @@ ROW_FIELDS = (
     "graph_id", "call_id", "conference_id", "usage_country", "user_id", "upn",
     "user_display_name", "caller_number", "call_type", "inventory_type",
     "destination_context", "destination_name", "callee_number", "start_at", "end_at",
-    "duration_s", "connection_fee", "charge", "capability", "charged_to", "rate_per_minute",
-    "billable_seconds", "pool_minutes",
+    "duration_s", "reported_connection_charge", "reported_charge", "currency",
+    "reported_capability", "charge", "charged_to", "rate_per_minute", "billable_seconds",
+    "pool_minutes", "other_party_country",
 )
-# The workbook's usage sheet: Microsoft's 20 columns, then this system's.
-XLSX_HEADER = [*EXPORT_HEADER, "Charged To", "Rate", "Billable Minutes", "Pool Minutes"]
+# The workbook's usage sheet: Microsoft's 20 columns (Microsoft's values), then this
+# system's rating, then Graph's otherPartyCountryCode under the report's name for it.
+XLSX_RATING_HEADER = ["Rated charge", "Charged to", "Rate", "Billable minutes",
+                      "Pool minutes"]
+XLSX_HEADER = [*EXPORT_HEADER, *XLSX_RATING_HEADER, "From country or region"]
 
 ProgressFn = Callable[[int], None]
 
@@ -83,6 +92,8 @@ class ExportJob:
     generated_at: datetime
     export_id: int | None = None
     requested_by: str = ""
+    # Add the range's Direct Routing calls (usage.direct_routing_export).
+    direct_routing: bool = False
 
     @property
     def mask_digits(self) -> int:
@@ -114,6 +125,24 @@ def _iso(value: datetime | None) -> str:
     if value is None:
         return ""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _iso_call_time(value: datetime) -> str:
+    """A call's time in UTC ISO 8601, with its fraction of a second when it has one (Graph
+    gives 7 digits; a database keeps 6), so a file read back stores the same time."""
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if value.microsecond
+                          else "%Y-%m-%dT%H:%M:%SZ")
+
+
+def reported_money_text(value: Decimal | None) -> str:
+    """A reported amount as the export writes it: "" when none was reported, 2 places as
+    Microsoft's numeric(16, 2) when it has no more, otherwise every place it has (Graph's
+    double may carry more), so a file read back stores the same amount."""
+    if value is None:
+        return ""
+    cents = value.quantize(CENT, ROUND_HALF_UP)
+    return str(cents) if cents == value else format(value.normalize(), "f")
 
 
 def _calls(job: ExportJob):
@@ -202,9 +231,14 @@ class XlsxFormats:
         self.title = workbook.add_format({"bold": True, "font_size": 14})
 
 
+def _money_cell(value: Decimal | None) -> float | None:
+    return float(value) if value is not None else None
+
+
 def xlsx_cells(row: tuple, digits: int, currency: str) -> tuple:
-    """One streamed row as the 24 typed values of the usage sheet (strings stay strings,
-    times are Excel serials, amounts are floats; None leaves the cell empty)."""
+    """One streamed row as the 26 typed values of the usage sheet (strings stay strings,
+    times are Excel serials, amounts are floats; None leaves the cell empty). Microsoft's
+    columns hold what Microsoft reported; `currency` (the organization's) is the rating's."""
     caller, callee, start, end = row.caller_number, row.callee_number, row.start_at, row.end_at
     if digits:
         caller, callee = masking.mask_call_numbers(row.call_type, caller, callee, digits)
@@ -215,15 +249,18 @@ def xlsx_cells(row: tuple, digits: int, currency: str) -> tuple:
         row.graph_id, row.call_id, row.conference_id, row.usage_country, row.user_id, row.upn,
         row.user_display_name, caller, row.call_type, row.inventory_type,
         row.destination_context, row.destination_name, callee, excel_serial(start),
-        excel_serial(end), row.duration_s, float(row.connection_fee.quantize(CENT, ROUND_HALF_UP)),
-        float(row.charge), currency, row.capability, row.charged_to,
-        float(rate) if rate is not None else None, row.billable_seconds / 60, row.pool_minutes,
+        excel_serial(end), row.duration_s, _money_cell(row.reported_connection_charge),
+        _money_cell(row.reported_charge), row.currency, row.reported_capability,
+        float(row.charge), row.charged_to, float(rate) if rate is not None else None,
+        row.billable_seconds / 60, row.pool_minutes, row.other_party_country,
     )
 
 
 # Column kinds of the usage sheet: s(tring), t(ime), n(umber), m(oney), r(ate), b (minutes).
-_KINDS = "s" * 13 + "tt" + "n" + "mm" + "sss" + "r" + "b" + "n"
-assert len(_KINDS) == len(XLSX_HEADER) == 24
+# Reported amounts are numbers without the organization's currency format: Microsoft's
+# Currency column says theirs.
+_KINDS = "s" * 13 + "tt" + "n" + "nn" + "ss" + "m" + "s" + "r" + "b" + "n" + "s"
+assert len(_KINDS) == len(XLSX_HEADER) == 26
 
 
 def write_cells(sheet, r: int, cells: tuple, fmt: XlsxFormats) -> None:
@@ -247,8 +284,8 @@ def write_cells(sheet, r: int, cells: tuple, fmt: XlsxFormats) -> None:
             wn(r, c, value, fmt.minutes)
 
 
-_WIDTHS = [38, 24, 14, 8, 38, 30, 24, 16, 20, 12, 14, 18, 16, 19, 19, 10, 10, 10, 8, 14, 16,
-           12, 10, 10]
+_WIDTHS = [38, 24, 14, 8, 38, 30, 24, 16, 20, 12, 14, 18, 16, 19, 19, 10, 10, 10, 8, 14, 12,
+           16, 12, 10, 10, 12]
 
 
 def start_usage_sheet(workbook, number: int, fmt: XlsxFormats):
@@ -436,6 +473,8 @@ def write_xlsx(path, job: ExportJob, *, progress: ProgressFn | None = None,
             if not done % 10000:
                 tick(done)
         sheet.autofilter(0, 0, max(r, 1), len(XLSX_HEADER) - 1)
+        if job.direct_routing:
+            direct_routing_export.write_sheet(workbook, job, fmt)
         _write_summary(workbook, summary_sheet, summary, job, fmt)
         _write_parameters(workbook.add_worksheet("Parameters"), job, done, fmt)
         summary_sheet.activate()
@@ -458,8 +497,9 @@ def csv_member_name(job: ExportJob) -> str:
 
 
 def csv_fields(row: tuple, digits: int, currency: str) -> list[str]:
-    """One streamed row as Microsoft's 20 export columns, as text (the SQL of
-    `usage.pg.export_csv_copy` produces the same text on PostgreSQL)."""
+    """One streamed row as Microsoft's 20 export columns, as text, with Microsoft's reported
+    values (the SQL of `usage.pg.export_csv_copy` produces the same text on PostgreSQL).
+    `currency` is unused: the Currency column is the reported one."""
     caller, callee, start, end = row.caller_number, row.callee_number, row.start_at, row.end_at
     if digits:
         caller, callee = masking.mask_call_numbers(row.call_type, caller, callee, digits)
@@ -468,16 +508,22 @@ def csv_fields(row: tuple, digits: int, currency: str) -> list[str]:
     return [
         row.graph_id, row.call_id, row.conference_id, row.usage_country, row.user_id, row.upn,
         row.user_display_name, caller, row.call_type, row.inventory_type,
-        row.destination_context, row.destination_name, callee, _iso(start), _iso(end),
-        str(row.duration_s), str(row.connection_fee.quantize(CENT, ROUND_HALF_UP)),
-        str(row.charge.quantize(CENT, ROUND_HALF_UP)), currency, row.capability,
+        row.destination_context, row.destination_name, callee, _iso_call_time(start),
+        _iso_call_time(end), str(row.duration_s),
+        reported_money_text(row.reported_connection_charge),
+        reported_money_text(row.reported_charge), row.currency, row.reported_capability,
     ]
 
 
+CSV_BOM = "\ufeff".encode()
+
+
 def _csv_header() -> bytes:
+    """The header line, after a UTF-8 BOM: without it Excel on Windows reads the file as
+    ANSI and garbles accents."""
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\r\n").writerow(EXPORT_HEADER)
-    return buffer.getvalue().encode()
+    return CSV_BOM + buffer.getvalue().encode()
 
 
 def _csv_python(member, job: ExportJob, tick: _Progress) -> int:
@@ -513,7 +559,11 @@ def write_csv_zip(path, job: ExportJob, *, progress: ProgressFn | None = None) -
                                               currency=job.currency, tick=tick)
                 else:
                     done = _csv_python(member, job, tick)
-            z.writestr("parameters.json", json.dumps(job.parameters(done), indent=2))
+            parameters = job.parameters(done)
+            if job.direct_routing:
+                parameters["directRoutingRows"] = direct_routing_export.write_csv_member(
+                    z, job)
+            z.writestr("parameters.json", json.dumps(parameters, indent=2))
         os.replace(part, path)
     return done
 
@@ -534,25 +584,29 @@ def export_dir() -> Path:
 
 
 def export_file_name(export: Export, filters: ReportFilters) -> str:
-    if export.format == ExportFormat.CSV_ZIP:
-        return f"Calls.Export.{export.pk}.zip"
-    return f"PSTN.usage.{filters.start.isoformat()}.{filters.end.isoformat()}.xlsx"
+    """What the file holds, as the person will see it in their downloads folder."""
+    extension = "zip" if export.format == ExportFormat.CSV_ZIP else "xlsx"
+    return f"PSTN usage {filters.start.isoformat()} to {filters.end.isoformat()}.{extension}"
 
 
 @transaction.atomic
 def export_request(*, organization: Organization, requester: Person, fmt: str,
-                   filters: ReportFilters, actor: Actor) -> Export:
-    """Record an export and start it after commit (a Celery task)."""
+                   filters: ReportFilters, actor: Actor,
+                   include_direct_routing: bool = False) -> Export:
+    """Record an export and start it after commit (a Celery task). With
+    `include_direct_routing`, the range's Direct Routing calls are added."""
     if fmt not in ExportFormat.values:
         raise ServiceError(_("Choose Excel or CSV."), field="format")
     if requester.organization_id != organization.pk:
         raise ServiceError(_("The requester is not in this organization."))
     export = Export.objects.create(organization=organization, requester=requester,
-                                   format=fmt, filters=filters.as_dict())
+                                   format=fmt, filters=filters.as_dict(),
+                                   include_direct_routing=include_direct_routing)
     export.file_name = export_file_name(export, filters)
     export.save(update_fields=["file_name"])
     audit_record(organization=organization, actor=actor, action="export.request",
-                 target=export, changes={"format": fmt, **filters.as_dict()})
+                 target=export, changes={"format": fmt, **filters.as_dict(),
+                                         "direct_routing": include_direct_routing})
     # Broker down: the export stays queued and says so on Downloads.
     transaction.on_commit(lambda: enqueue("usage.tasks.run_export", export.pk))
     return export
@@ -581,7 +635,8 @@ def export_run(*, export_id: int) -> Export | None:
         return None
     filters = ReportFilters.from_dict(export.filters)
     job = ExportJob(export.organization, filters, timezone.now(), export.pk,
-                    export.requester.upn if export.requester else "")
+                    export.requester.upn if export.requester else "",
+                    direct_routing=export.include_direct_routing)
     expected = report_totals(organization=export.organization, filters=filters,
                              match=user_match(organization=export.organization,
                                               filters=filters)).calls

@@ -28,16 +28,20 @@ import csv
 import io
 import json
 import os
+import re
 import zipfile
 import zlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from . import direct_routing
+from .direct_routing import DIRECT_ROUTING, PSTN
 from .ingest import (
-    EXPORT_COLUMNS,
     EXPORT_HEADER,
+    IMPORT_COLUMNS,
     MAX_UNZIPPED_BYTES,
     FileError,
+    header_key,
     rows_from_json,
 )
 
@@ -60,7 +64,10 @@ MAX_ROW_CHARS = 1 * MB
 MAX_BATCH_CHARS = 16 * MB
 READ_BLOCK = 64 * 1024
 
-_FIELDS = [field for _column, field in EXPORT_COLUMNS]
+# The Graph field of each column a record is read into, in this order (`_csv_records`
+# arranges each record so, whatever the order of the file's columns).
+_FIELDS = [field for _column, field in IMPORT_COLUMNS]
+_COLUMN_AT = {header_key(column): i for i, (column, _field) in enumerate(IMPORT_COLUMNS)}
 # An encoded lone surrogate (what some exporters write for a broken character) decodes to
 # itself, so the row holding it is refused with the field named (ingest.text_problem)
 # rather than the whole file; any other byte that is not UTF-8 refuses the file.
@@ -74,22 +81,46 @@ Source = str | os.PathLike | BinaryIO
 # --- public API ---------------------------------------------------------------------------
 
 
-def iter_rows(source: Source) -> Iterator[dict]:
+def iter_rows(source: Source, notes: list[str] | None = None) -> Iterator[dict]:
     """Every row of the file as a Graph dict, read as they are consumed. Raises FileError
     (naming the zip member when there is one) when the file cannot be read; rows yielded
     before the error stay yielded, so callers that must not act on half a file `scan`
-    it first."""
-    for row, _chars in _sized_rows(source):
+    it first. What was read but ignored (unknown columns) is added to `notes`, once."""
+    for row, _chars in _sized_rows(source, notes):
         yield row
 
 
-def iter_batches(source: Source, size: int, max_chars: int = MAX_BATCH_CHARS
-                 ) -> Iterator[list[dict]]:
+def iter_kind_batches(source: Source, size: int, max_chars: int = MAX_BATCH_CHARS,
+                      notes: list[str] | None = None) -> Iterator[tuple[str, list[dict]]]:
+    """(kind, rows) of every row of the file, PSTN (`pstnCallLogRow`) and Direct Routing
+    (`directRoutingLogRow`) alike, in file order, in lists of one kind of at most `size`
+    rows, cut early past `max_chars` characters of cells. A zip's members are read by
+    their name (usage.import_files.member_kind); members of no known name are skipped and
+    said in `notes`."""
+    batch: list[dict] = []
+    batch_kind = PSTN
+    chars = 0
+    for kind, row, row_chars in _kind_rows(source, notes):
+        if batch and kind != batch_kind:
+            yield batch_kind, batch
+            batch, chars = [], 0
+        batch_kind = kind
+        batch.append(row)
+        chars += row_chars
+        if len(batch) >= size or chars >= max_chars:
+            yield batch_kind, batch
+            batch, chars = [], 0
+    if batch:
+        yield batch_kind, batch
+
+
+def iter_batches(source: Source, size: int, max_chars: int = MAX_BATCH_CHARS,
+                 notes: list[str] | None = None) -> Iterator[list[dict]]:
     """The rows of `iter_rows` in lists of at most `size` rows, cut early once they hold
     `max_chars` characters of cells."""
     batch: list[dict] = []
     chars = 0
-    for row, row_chars in _sized_rows(source):
+    for row, row_chars in _sized_rows(source, notes):
         batch.append(row)
         chars += row_chars
         if len(batch) >= size or chars >= max_chars:
@@ -100,14 +131,13 @@ def iter_batches(source: Source, size: int, max_chars: int = MAX_BATCH_CHARS
 
 
 def scan(source: Source) -> int:
-    """Read the whole file as `iter_rows` does, keeping nothing: the number of rows, or
-    FileError."""
+    """Read the whole file as `iter_kind_batches` does, keeping nothing: the number of rows
+    (of both kinds), or FileError."""
     with _opened(source) as f:
         kind = _kind(f)
         if kind == "json":
             return len(_json_rows(f))
-        records = _zip_records(f) if kind == "zip" else _csv_records(f, "")
-        return sum(1 for _values in records)
+        return sum(1 for _record in _records(f, kind, build=False))
 
 
 def sniff(source: Source) -> None:
@@ -117,27 +147,60 @@ def sniff(source: Source) -> None:
         kind = _kind(f)
         if kind == "json":
             _json_bytes(f, read=False)
-        elif kind == "zip":
-            for _values in _zip_records(f, first_row_only=True):
-                pass
         else:
-            for _values in _csv_records(f, "", first_row_only=True):
+            for _record in _records(f, kind, first_row_only=True, build=False):
                 pass
 
 
-def _sized_rows(source: Source) -> Iterator[tuple[dict, int]]:
-    """(row, characters in its cells). JSON rows count 0: the whole file is in memory
+def _sized_rows(source: Source, notes: list[str] | None = None
+                ) -> Iterator[tuple[dict, int]]:
+    """(PSTN row, characters in its cells); Direct Routing rows are left out."""
+    for kind, row, chars in _kind_rows(source, notes):
+        if kind == PSTN:
+            yield row, chars
+
+
+def _kind_rows(source: Source, notes: list[str] | None = None
+               ) -> Iterator[tuple[str, dict, int]]:
+    """(kind, row, characters in its cells). JSON rows count 0: the whole file is in memory
     already, under MAX_JSON_BYTES."""
     with _opened(source) as f:
         kind = _kind(f)
         if kind == "json":
-            for row in _json_rows(f):
-                yield row, 0
+            for row_kind, row in _json_rows(f, by_kind=True):
+                yield row_kind, row, 0
         else:
-            records = _zip_records(f) if kind == "zip" else _csv_records(f, "")
-            for values in records:
-                del values[len(_FIELDS):]  # cells past the header's are ignored
-                yield _graph(values), sum(map(len, values))
+            yield from _records(f, kind, notes=notes)
+
+
+def _records(f: BinaryIO, kind: str, first_row_only: bool = False,
+             notes: list[str] | None = None, build: bool = True
+             ) -> Iterator[tuple[str, dict | None, int]]:
+    """(kind, Graph dict, characters) of each record of a zip or CSV file; without `build`,
+    (kind, None, 0): a pass that only reads builds nothing."""
+    if kind == "zip":
+        yield from _zip_records(f, first_row_only, notes, build)
+    else:
+        yield from _csv_kind_records(f, kind, "", first_row_only, notes, build)
+
+
+def _csv_kind_records(binary: BinaryIO, kind: str, where: str, first_row_only: bool,
+                      notes: list[str] | None, build: bool = True
+                      ) -> Iterator[tuple[str, dict | None, int]]:
+    if kind == DIRECT_ROUTING:
+        for values, fields in _dr_csv_records(binary, where, first_row_only):
+            if build:
+                yield DIRECT_ROUTING, direct_routing.graph_of(values, fields), \
+                    sum(map(len, values))
+            else:
+                yield DIRECT_ROUTING, None, 0
+        return
+    for values in _csv_records(binary, where, first_row_only, notes):
+        if not build:
+            yield PSTN, None, 0
+            continue
+        del values[len(_FIELDS):]  # cells past the header's are ignored
+        yield PSTN, _graph(values), sum(map(len, values))
 
 
 # --- kinds of file ------------------------------------------------------------------------
@@ -154,8 +217,9 @@ def _opened(source: Source):
 
 
 def _kind(f: BinaryIO) -> str:
-    """zip, json (the first character that is not white space opens an object or a list)
-    or csv."""
+    """zip, json (the first character that is not white space opens an object or a list),
+    DIRECT_ROUTING (a CSV whose header starts with Microsoft's Direct Routing column
+    CorrelationId) or csv."""
     if zipfile.is_zipfile(f):
         f.seek(0)
         return "zip"
@@ -168,7 +232,10 @@ def _kind(f: BinaryIO) -> str:
         except UnicodeDecodeError:
             raise FileError("the file is not UTF-8 text") from None
         if text:
-            kind = "json" if text[0] in "{[" else "csv"
+            if text[0] in "{[":
+                kind = "json"
+            elif direct_routing.is_header(text[:64].split(",", 1)[:1]):
+                kind = DIRECT_ROUTING
             break
     f.seek(0)
     return kind
@@ -178,8 +245,8 @@ def _kind(f: BinaryIO) -> str:
 
 
 def _graph(values: list[str]) -> dict:
-    """One CSV record as a Graph dict: an empty cell or a missing column is None, cells past
-    the header's 20 are ignored."""
+    """One CSV record (arranged as `_FIELDS`) as a Graph dict: an empty cell or a missing
+    column is None, cells past `_FIELDS` are ignored."""
     graph = dict.fromkeys(_FIELDS)
     for field, value in zip(_FIELDS, values, strict=False):
         if value != "":
@@ -209,26 +276,52 @@ class _Lines:
         return line
 
 
-def _csv_records(binary: BinaryIO, where: str, first_row_only: bool = False
-                 ) -> Iterator[list[str]]:
+def _columns(header: list[str], where: str, notes: list[str] | None) -> list[int] | None:
+    """Where each of `_FIELDS` is in a file of this header (-1: absent), or None when the
+    file has them in `_FIELDS`'s order already. Names match in any case, around spaces and
+    a BOM; Microsoft's 20 columns are required, other columns are ignored, with a note."""
+    keys = [header_key(h) for h in header]
+    missing = [c for c in EXPORT_HEADER if header_key(c) not in keys]
+    if missing:
+        raise FileError(
+            f"{where}not a PSTN usage export: the header must name the columns of "
+            f"Microsoft's export ({', '.join(EXPORT_HEADER)}); missing: {', '.join(missing)}")
+    positions = [-1] * len(_FIELDS)
+    unknown = []
+    for i, (key, name) in enumerate(zip(keys, header, strict=True)):
+        at = _COLUMN_AT.get(key)
+        if at is None:
+            if key:
+                unknown.append(name.replace("\ufeff", "").strip())
+        elif positions[at] != -1:
+            raise FileError(f"{where}the column {name.strip()!r} appears twice")
+        else:
+            positions[at] = i
+    if unknown and notes is not None:
+        note = f"{where}ignored unknown columns: {', '.join(u[:64] for u in unknown[:20])}"
+        if note not in notes:
+            notes.append(note)
+    if all(p == i or (p == -1 and i >= len(header)) for i, p in enumerate(positions)):
+        return None  # Microsoft's order and nothing else: each record is read as it is
+    return positions
+
+
+def _csv_records(binary: BinaryIO, where: str, first_row_only: bool = False,
+                 notes: list[str] | None = None) -> Iterator[list[str]]:
     """The records of one export CSV after its header (blank lines skipped), as lists of
-    cells. `where` prefixes errors ("member.csv: ")."""
+    cells in `_FIELDS`'s order. `where` prefixes errors ("member.csv: ")."""
     text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors=_DECODE_ERRORS, newline="")
     try:
         lines = _Lines(text, where)
         reader = csv.reader(lines)
-        header = [h.strip() for h in next(reader, [])]
+        positions = _columns(next(reader, []), where, notes)
         lines.row_chars = 0
-        if header != EXPORT_HEADER:
-            missing = [c for c in EXPORT_HEADER if c not in header]
-            raise FileError(
-                f"{where}not a PSTN usage export: the header must be the columns of "
-                f"Microsoft's export in order ({', '.join(EXPORT_HEADER)})"
-                + (f"; missing: {', '.join(missing)}" if missing else "")
-            )
         for values in reader:
             lines.row_chars = 0
             if values:
+                if positions is not None:
+                    size = len(values)
+                    values = [values[p] if 0 <= p < size else "" for p in positions]
                 yield values
                 if first_row_only:
                     return
@@ -238,6 +331,31 @@ def _csv_records(binary: BinaryIO, where: str, first_row_only: bool = False
         raise FileError(f"{where}the file is not UTF-8 text") from None
     finally:
         with contextlib.suppress(ValueError):  # the caller closes the binary stream
+            text.detach()
+
+
+def _dr_csv_records(binary: BinaryIO, where: str, first_row_only: bool = False
+                    ) -> Iterator[tuple[list[str], list]]:
+    """(cells, the Graph field of each cell) of each record of a DirectRouting.calls CSV
+    (usage.direct_routing.header_fields), blank lines skipped."""
+    text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors=_DECODE_ERRORS, newline="")
+    try:
+        lines = _Lines(text, where)
+        reader = csv.reader(lines)
+        fields = direct_routing.header_fields(next(reader, []), where)
+        lines.row_chars = 0
+        for values in reader:
+            lines.row_chars = 0
+            if values:
+                yield values, fields
+                if first_row_only:
+                    return
+    except csv.Error as exc:
+        raise FileError(f"{where}not a readable CSV file: {exc}") from None
+    except UnicodeDecodeError:
+        raise FileError(f"{where}the file is not UTF-8 text") from None
+    finally:
+        with contextlib.suppress(ValueError):
             text.detach()
 
 
@@ -298,7 +416,30 @@ def _zip_directory_check(f: BinaryIO) -> None:
     f.seek(0)
 
 
-def _zip_records(f: BinaryIO, first_row_only: bool = False) -> Iterator[list[str]]:
+# Microsoft's export zip: "PSTN.calls.<UTC date>.csv", "DirectRouting.calls.<UTC date>.csv"
+# and "parameters.json" (the PSTN usage report page, "Exporting the reports").
+_MEMBER_KINDS = (
+    (re.compile(r"pstn\.calls(\.[^/\\]*)?\.csv", re.IGNORECASE), PSTN),
+    (re.compile(r"directrouting\.calls(\.[^/\\]*)?\.csv", re.IGNORECASE), DIRECT_ROUTING),
+)
+_KNOWN_MEMBERS = ("parameters.json",)
+
+
+def member_kind(name: str) -> str | None:
+    """PSTN or DIRECT_ROUTING for a member of Microsoft's export zip, by its file name (in
+    any folder of the zip); None for any other member."""
+    base = re.split(r"[/\\]", name)[-1]
+    for pattern, kind in _MEMBER_KINDS:
+        if pattern.fullmatch(base):
+            return kind
+    return None
+
+
+def _zip_records(f: BinaryIO, first_row_only: bool = False,
+                 notes: list[str] | None = None, build: bool = True
+                 ) -> Iterator[tuple[str, dict | None, int]]:
+    """(kind, Graph dict, characters) of the records of each member, by its name. Members
+    of no known name are skipped, each said once in `notes`."""
     _zip_directory_check(f)
     try:
         archive = zipfile.ZipFile(f)
@@ -307,11 +448,24 @@ def _zip_records(f: BinaryIO, first_row_only: bool = False) -> Iterator[list[str
     except _UNSUPPORTED as exc:
         raise FileError(f"unsupported zip: {exc}") from None
     with archive:
-        members = sorted((i for i in archive.infolist()
-                          if not i.is_dir() and i.filename.lower().endswith(".csv")),
-                         key=lambda i: i.filename)
+        members, skipped = [], []
+        for info in archive.infolist():
+            if info.is_dir():
+                continue
+            if member_kind(info.filename) is not None:
+                members.append(info)
+            elif re.split(r"[/\\]", info.filename)[-1].lower() not in _KNOWN_MEMBERS:
+                skipped.append(info.filename)
+        members.sort(key=lambda i: i.filename)
+        if notes is not None:
+            for name in sorted(skipped)[:20]:
+                note = (f"{name[:100]}: skipped, not a member of Microsoft's export "
+                        "(PSTN.calls.<date>.csv, DirectRouting.calls.<date>.csv)")
+                if note not in notes:
+                    notes.append(note)
         if not members:
-            raise FileError("the zip holds no .csv file")
+            raise FileError("the zip holds no PSTN.calls.<date>.csv nor "
+                            "DirectRouting.calls.<date>.csv member")
         for info in members:
             _check_member(info.filename, info.file_size, info.compress_size)
         if sum(i.file_size for i in members) > MAX_UNZIPPED_BYTES:
@@ -322,7 +476,8 @@ def _zip_records(f: BinaryIO, first_row_only: bool = False) -> Iterator[list[str
             try:
                 with archive.open(info) as member:
                     capped = io.BufferedReader(_Capped(member, info, budget), READ_BLOCK)
-                    yield from _csv_records(capped, where, first_row_only)
+                    yield from _csv_kind_records(capped, member_kind(info.filename), where,
+                                                 first_row_only, notes, build)
             except _DAMAGED as exc:
                 raise FileError(f"{where}damaged zip: {exc}") from None
             except _UNSUPPORTED as exc:
@@ -342,7 +497,9 @@ def _json_bytes(f: BinaryIO, read: bool = True) -> bytes:
     return f.read(MAX_JSON_BYTES + 1) if read else b""
 
 
-def _json_rows(f: BinaryIO) -> list:
+def _json_rows(f: BinaryIO, by_kind: bool = False) -> list:
+    """The rows of a Graph JSON file; with `by_kind`, as (kind, row) pairs
+    (usage.direct_routing.rows_by_kind)."""
     content = _json_bytes(f)
     try:
         text = content.decode("utf-8-sig", _DECODE_ERRORS)
@@ -355,4 +512,6 @@ def _json_rows(f: BinaryIO) -> list:
         raise FileError(f"not valid JSON: {exc}") from None
     except RecursionError:
         raise FileError("not valid JSON: nested too deeply") from None
+    if by_kind:
+        return direct_routing.rows_by_kind(data)
     return rows_from_json(data)

@@ -30,6 +30,8 @@ from credits.platform.services import Actor, audit_record
 from credits.queueing import enqueue
 
 from . import import_files, ingest
+from .direct_routing import DIRECT_ROUTING
+from .direct_routing_store import direct_routing_ingest
 from .ingest import FileError
 from .models import ImportJob, ImportStatus
 from .services import calls_ingest_batches
@@ -55,6 +57,14 @@ class ImportTotals:
     charged: int = 0
     total_charge: Decimal = ZERO
     rejected: list[dict] = field(default_factory=list)
+    # What was read but ignored without failing the import, each said once (unknown
+    # columns, zip members of no known name).
+    warnings: list[str] = field(default_factory=list)
+    # The Direct Routing rows of the file (stored, never charged); the counters above are
+    # the PSTN rows'. Their rejected rows are in `rejected` too, with "kind".
+    dr_accepted: int = 0
+    dr_duplicates: int = 0
+    dr_rejected_count: int = 0
 
 
 def calls_import_file(*, organization: Organization, path, source: str, actor: Actor,
@@ -69,22 +79,35 @@ def calls_import_file(*, organization: Organization, path, source: str, actor: A
     totals.rows_total = import_files.scan(path)
     if on_batch is not None:
         on_batch(totals)
-    batches = import_files.iter_batches(path, ingest.MAX_ROWS_PER_BATCH)
-    for offset, count, part in calls_ingest_batches(
-            organization=organization, batches=batches, source=source, actor=actor):
-        totals.rows_read = offset + count
-        totals.accepted += part.accepted
-        totals.duplicates += part.duplicates
-        totals.unrated += part.unrated
-        totals.charged += part.charged
-        totals.total_charge += part.total_charge
-        totals.rejected_count += len(part.rejected)
+    batches = import_files.iter_kind_batches(path, ingest.FILE_ROWS_PER_BATCH,
+                                             notes=totals.warnings)
+    offset = 0
+    for kind, batch in batches:
+        if kind == DIRECT_ROUTING:
+            part = direct_routing_ingest(organization=organization, rows=batch,
+                                         source=source, actor=actor)
+            totals.dr_accepted += part.accepted
+            totals.dr_duplicates += part.duplicates
+            totals.dr_rejected_count += len(part.rejected)
+        else:
+            for _o, _c, part in calls_ingest_batches(
+                    organization=organization, batches=[batch], source=source, actor=actor):
+                totals.accepted += part.accepted
+                totals.duplicates += part.duplicates
+                totals.unrated += part.unrated
+                totals.charged += part.charged
+                totals.total_charge += part.total_charge
+                totals.rejected_count += len(part.rejected)
+        totals.rows_read = offset + len(batch)
         for item in part.rejected:
             item = {**item, "index": item["index"] + offset}
+            if kind == DIRECT_ROUTING:
+                item["kind"] = DIRECT_ROUTING
             if len(totals.rejected) < MAX_REJECTED_KEPT:
                 totals.rejected.append(_kept(item))
             if on_rejected is not None:
                 on_rejected(item)
+        offset += len(batch)
         if on_batch is not None:
             on_batch(totals)
     return totals
@@ -95,10 +118,13 @@ def _kept(item: dict) -> dict:
     as long as a cell (128K characters), which a thousand of would not keep memory bounded,
     and PostgreSQL's JSON holds neither NUL nor a lone surrogate."""
     row_id = item.get("id")
-    return {"index": item["index"],
+    kept = {"index": item["index"],
             "id": _text(row_id) if isinstance(row_id, str) else None,
             "errors": {_text(str(k)): _text(str(v))
                        for k, v in list(item.get("errors", {}).items())[:30]}}
+    if item.get("kind") == DIRECT_ROUTING:
+        kept["kind"] = DIRECT_ROUTING
+    return kept
 
 
 def _text(value: str) -> str:
@@ -157,15 +183,19 @@ def _claim(job_id: int) -> ImportJob | None:
         job.started_at = timezone.now()
         job.rows_total = None
         job.rows_read = job.accepted = job.duplicates = job.rejected_count = job.unrated = 0
+        job.dr_accepted = job.dr_duplicates = job.dr_rejected_count = 0
         job.save(update_fields=["status", "started_at", "rows_total", "rows_read",
-                                "accepted", "duplicates", "rejected_count", "unrated"])
+                                "accepted", "duplicates", "rejected_count", "unrated",
+                                "dr_accepted", "dr_duplicates", "dr_rejected_count"])
     return job
 
 
 def _counters(totals: ImportTotals) -> dict:
     return {"rows_total": totals.rows_total, "rows_read": totals.rows_read,
             "accepted": totals.accepted, "duplicates": totals.duplicates,
-            "rejected_count": totals.rejected_count, "unrated": totals.unrated}
+            "rejected_count": totals.rejected_count, "unrated": totals.unrated,
+            "dr_accepted": totals.dr_accepted, "dr_duplicates": totals.dr_duplicates,
+            "dr_rejected_count": totals.dr_rejected_count}
 
 
 def import_job_run(*, job_id: int) -> ImportJob | None:
@@ -198,6 +228,7 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
     running = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING)
     try:
         running.update(status=status, error=error[:500], rejected=totals.rejected,
+                       warnings=[_text(w) for w in totals.warnings[:20]],
                        file_path="", finished_at=timezone.now(), **_counters(totals))
     except Exception:  # the job must not stay "running": record the end without details
         logger.exception("could not record the end of import %s", job.pk)

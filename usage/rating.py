@@ -38,14 +38,14 @@ import phonenumbers
 
 from credits.money import ZERO
 from credits.products import AUDIO_CONFERENCING as SKU_CONFERENCING
+from credits.products import AUDIO_CONFERENCING_PAY_PER_MINUTE as SKU_CONFERENCING_PPM
 from credits.products import CONFERENCE as POOL_CONFERENCE
 from credits.products import CREDITS as SKU_CREDITS
 from credits.products import DOMESTIC as POOL_DOMESTIC
 from credits.products import DOMESTIC_INTERNATIONAL_PLAN as SKU_DOMESTIC_INTERNATIONAL
-from credits.products import DOMESTIC_PLAN as SKU_DOMESTIC
+from credits.products import DOMESTIC_POOL_PLANS, PRODUCTS, RESOURCE_ACCOUNT, TEAMS_PHONE, ZONE_A
 from credits.products import INTERNATIONAL as POOL_INTERNATIONAL
 from credits.products import PAYG_PLAN as SKU_PAYG
-from credits.products import PRODUCTS, RESOURCE_ACCOUNT, TEAMS_PHONE, ZONE_A
 
 # --- vocabulary ---------------------------------------------------------------------------
 
@@ -75,6 +75,8 @@ MAX_CHARGE_CENTS = int(MAX_CHARGE_PER_CALL.scaleb(2))
 UNRATED_REASONS = {
     "unknown_call_type": "the call type is not one this system knows",
     "masked_number": "the priced number is masked",
+    "ambiguous_masked_number": "the priced number is masked and its hidden digits could "
+                               "change the matching rate",
     "missing_number": "the priced number is empty",
     "not_a_number": "the priced number is not a phone number",
     "no_rate": "no rate in the deck matches the number",
@@ -101,6 +103,8 @@ OUTBOUND_TYPES = OUTBOUND_USER_TYPES | {CONFERENCE_OUT}
 CAPABILITY_CREDITS = PRODUCTS[SKU_CREDITS].capability
 CAPABILITY_TEAMS_PHONE = PRODUCTS[TEAMS_PHONE].capability
 CAPABILITY_RESOURCE_ACCOUNT = PRODUCTS[RESOURCE_ACCOUNT].capability
+CAPABILITY_CONFERENCING_PPM = PRODUCTS[SKU_CONFERENCING_PPM].capability
+_DOMESTIC_POOL_PLANS = frozenset(DOMESTIC_POOL_PLANS)
 
 # US <-> Canada (and Puerto Rico, which shares the US plans' domestic minutes) is domestic.
 NANP_DOMESTIC = frozenset({"US", "CA", "PR"})
@@ -173,7 +177,7 @@ class RateDeck:
     in the future does not exist yet, so the next shorter prefix applies.
     """
 
-    __slots__ = ("_by_direction", "_max_len", "_candidates", "currency")
+    __slots__ = ("_by_direction", "_max_len", "_candidates", "_stems", "currency")
 
     def __init__(self, rates: Iterable[Rate], currency: str = ""):
         by_direction: dict[str, dict[str, list[_PricedRate]]] = {d: {} for d in DIRECTIONS}
@@ -193,6 +197,9 @@ class RateDeck:
         # first, newest first: built once per number prefix, so a lookup is one dict read
         # and a short scan for the first row in effect. The deck never changes.
         self._candidates: dict[tuple[str, str], tuple[_PricedRate, ...]] = {}
+        # direction -> {digits: the earliest date a longer prefix starting with them takes
+        # effect}; built on the first masked number only (most decks never see one).
+        self._stems: dict[str, dict[str, date]] = {}
         self.currency = currency
 
     def __len__(self) -> int:
@@ -223,6 +230,31 @@ class RateDeck:
         priced = self._lookup(direction, digits, on)
         return priced.rate if priced else None
 
+    def _extended(self, direction: str, visible: str, on: date) -> bool:
+        """Whether a prefix longer than `visible` and starting with it is in effect on
+        `on`: then the digits a mask hides could change which rate matches."""
+        stems = self._stems.get(direction)
+        if stems is None:
+            stems = {}
+            for prefix, rows in self._by_direction.get(direction, {}).items():
+                first = min(p.effective_from for p in rows)
+                for length in range(1, len(prefix)):
+                    stem = prefix[:length]
+                    if stem not in stems or first < stems[stem]:
+                        stems[stem] = first
+            self._stems[direction] = stems
+        since = stems.get(visible)
+        return since is not None and since <= on
+
+    def _lookup_masked(self, direction: str, visible: str, on: date
+                       ) -> tuple[_PricedRate | None, bool]:
+        """(the rate of the longest prefix the visible digits determine, whether the masked
+        digits could still change the match). A number masked after its `visible` digits
+        matches a prefix for sure only when the prefix is no longer than them."""
+        if self._extended(direction, visible, on):
+            return None, True
+        return self._lookup(direction, visible, on), False
+
 
 # --- numbers ------------------------------------------------------------------------------
 
@@ -245,15 +277,38 @@ def normalize_number(raw: str | None) -> tuple[str, str | None]:
         return "", "missing_number"
     if "*" in text or "x" in text or "X" in text or "#" in text:
         return "", "masked_number"
-    if text[0] == "+":
-        text = text[1:]
-    elif text.startswith("00"):
-        text = text[2:]
+    text = _international(text)
     if not text.isdigit() or not text.isascii() or len(text) < 3 or len(text) > 15:
         return "", "not_a_number"
     if text[0] == "0":  # no country calling code starts with 0
         return "", "not_a_number"
     return text, None
+
+
+def _international(text: str) -> str:
+    """`text` without its international prefix ("+" or "00")."""
+    if text[:1] == "+":
+        return text[1:]
+    if text.startswith("00"):
+        return text[2:]
+    return text
+
+
+_MASK_CHARACTERS = "*xX#"
+
+
+def visible_digits(raw: str) -> str:
+    """The E.164 digits of a masked number before its first masked one ("+44 20 7946
+    0***" -> "442079460"); "" when no usable digit is visible (a masked national number,
+    a mask from the first digit)."""
+    text = _international(raw.strip().translate(_NUMBER_JUNK))
+    cut = min((i for i in (text.find(c) for c in _MASK_CHARACTERS) if i >= 0),
+              default=len(text))
+    visible = text[:cut]
+    if not visible.isascii() or not visible.isdigit() or visible[0] == "0" \
+            or len(visible) > 15:
+        return ""
+    return visible
 
 
 _TYPE_DESCS = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager",
@@ -531,11 +586,32 @@ def _plan_capability(skus: frozenset, call_type: str) -> str:
         return SKU_CONFERENCING
     if SKU_DOMESTIC_INTERNATIONAL in skus:
         return SKU_DOMESTIC_INTERNATIONAL
-    if SKU_DOMESTIC in skus:
-        return SKU_DOMESTIC
+    for sku in DOMESTIC_POOL_PLANS:
+        if sku in skus:
+            return PRODUCTS[sku].capability
     if SKU_PAYG in skus:
         return CAPABILITY_CREDITS
     return ""
+
+
+MASKED = "masked_number"
+AMBIGUOUS_MASKED = "ambiguous_masked_number"
+
+
+def _priced(deck: RateDeck, direction: str, callee, digits: str, problem: str | None,
+            on: date) -> tuple[_PricedRate | None, str | None]:
+    """(the deck's rate for the number, the reason it has none that the number itself
+    gives). A masked number is priced by the longest prefix its visible digits determine;
+    when a longer prefix could match the hidden digits, it is `ambiguous_masked_number`."""
+    if problem is None:
+        return deck._lookup(direction, digits, on), None
+    if problem != MASKED:
+        return None, problem
+    visible = visible_digits(callee)
+    if not visible:
+        return None, MASKED
+    priced, ambiguous = deck._lookup_masked(direction, visible, on)
+    return priced, AMBIGUOUS_MASKED if ambiguous else None
 
 
 def assess(call: Call, deck: RateDeck) -> Assessment:
@@ -547,11 +623,10 @@ def assess(call: Call, deck: RateDeck) -> Assessment:
         if call_type in FREE_INBOUND_TYPES:
             return Assessment(RATED, None, FREE, None, "", 0, None, 0, 0, None, None, "")
         digits, problem = normalize_number(callee)
-        priced = (
-            deck._lookup(INBOUND_TOLL_FREE, digits, start.date()) if not problem else None
-        )
+        priced, problem = _priced(deck, INBOUND_TOLL_FREE, callee, digits, problem,
+                                  start.date())
         if priced is None:
-            if "toll" in inventory_type.lower():
+            if "toll" in inventory_type.lower() or problem == AMBIGUOUS_MASKED:
                 return _unrated(problem or "no_toll_free_rate")
             # A call to a user's or a service number is free, whatever the number looks like.
             return Assessment(RATED, None, FREE, None, "", 0, None, 0, 0, None, None,
@@ -562,12 +637,23 @@ def assess(call: Call, deck: RateDeck) -> Assessment:
                           priced.fee_units, priced.rate.country, None, CAPABILITY_CREDITS)
 
     digits, problem = normalize_number(callee)
-    if problem:
+    if problem is None:
+        priced = deck._lookup(OUTBOUND, digits, start.date())
+    else:
+        priced, problem = _priced(deck, OUTBOUND, callee, digits, problem, start.date())
+    if problem == AMBIGUOUS_MASKED:
+        # The country is known even when the rate is not: the calling code is visible.
+        destination = region_of(visible_digits(callee))
+        return _unrated(problem, destination,
+                        is_domestic(usage_country, destination) if destination else None)
+    if problem is not None:
         return _unrated(problem)
-    priced = deck._lookup(OUTBOUND, digits, start.date())
+    if digits == "":
+        digits = visible_digits(callee)  # masked, and the visible digits decide the rate
     destination = region_of(digits)
     if priced is None:
-        return _unrated("no_rate", destination)
+        return _unrated("no_rate", destination,
+                        is_domestic(usage_country, destination) if destination else None)
     rate = priced.rate
     destination = destination or rate.country
     domestic = is_domestic(usage_country, destination)
@@ -578,20 +664,26 @@ def assess(call: Call, deck: RateDeck) -> Assessment:
     if rate.number_type == "premium":
         pass  # premium-rate destinations always use credits
     elif call_type == CONFERENCE_OUT:
+        if SKU_CONFERENCING_PPM in skus and SKU_CONFERENCING not in skus:
+            # Pay-per-minute conferencing has no included minutes: credits pay each one.
+            return Assessment(RATED, None, CREDITS, None, "", 0, rate, priced.rate_units,
+                              priced.fee_units, destination, domestic,
+                              CAPABILITY_CONFERENCING_PPM)
         if destination in ZONE_A:
             return Assessment(RATED, None, CONFERENCE_POOL, POOL_CONFERENCE, "", minutes, rate,
                               priced.rate_units, priced.fee_units, destination, domestic,
                               SKU_CONFERENCING)
-    elif domestic and (SKU_DOMESTIC in skus or SKU_DOMESTIC_INTERNATIONAL in skus):
+    elif domestic and not skus.isdisjoint(_DOMESTIC_POOL_PLANS):
         pool_kind = POOL_DOMESTIC
     elif not domestic and SKU_DOMESTIC_INTERNATIONAL in skus:
         pool_kind = POOL_INTERNATIONAL
     if pool_kind is not None:
-        capability = (
-            SKU_DOMESTIC
-            if pool_kind == POOL_DOMESTIC and SKU_DOMESTIC in skus
-            else SKU_DOMESTIC_INTERNATIONAL
-        )
+        capability = SKU_DOMESTIC_INTERNATIONAL
+        if pool_kind == POOL_DOMESTIC:
+            for sku in DOMESTIC_POOL_PLANS:
+                if sku in skus:
+                    capability = PRODUCTS[sku].capability
+                    break
         return Assessment(RATED, None, PLAN_POOL, pool_kind, usage_country, minutes, rate,
                           priced.rate_units, priced.fee_units, destination, domestic,
                           capability)
@@ -626,10 +718,12 @@ def settle(assessment: Assessment, call: Call, pool_minutes_given: int = 0) -> R
     # Credits pay the whole call, or what the pool did not cover.
     credit_seconds = billable_seconds(rest, rate.first_increment_s, rate.next_increment_s)
     cents = charge_cents(credit_seconds, a.rate_units, a.fee_units)
+    # The license credits paid under (pay-per-minute conferencing names its own).
+    capability = a.capability if a.pool_kind is None and a.capability else CAPABILITY_CREDITS
     return Rating(RATED, None, CREDITS, a.pool_kind if given else None,
                   a.pool_country if given else "", given, credit_seconds,
                   given * 60 + credit_seconds, rate, per_minute, rate.connection_fee,
-                  cents_to_decimal(cents), CAPABILITY_CREDITS, a.destination_country,
+                  cents_to_decimal(cents), capability, a.destination_country,
                   a.domestic)
 
 

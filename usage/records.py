@@ -53,6 +53,7 @@ class CallRecordRow(NamedTuple):
     destination_country: str
     source: str
     ingested_at: datetime
+    other_party_country: str
 
 
 # The CallRecord columns a row fills, in COPY order.

@@ -124,6 +124,7 @@ class CallSource(models.TextChoices):
     # A noun here (where a call came from); the upload button's "Upload" is a verb.
     UPLOAD = "upload", pgettext_lazy("call source", "Upload")
     DEMO = "demo", _("Demo data")
+    GRAPH = "graph", _("Microsoft Graph connector")
 
 
 class ChargedTo(models.TextChoices):
@@ -150,7 +151,8 @@ class CallRecord(models.Model):
     end_at = models.DateTimeField(_("end time"), null=True, blank=True)
     duration_s = models.PositiveIntegerField(_("duration (s)"))
     call_type = models.CharField(_("call type"), max_length=32)
-    caller_number = models.CharField(_("caller number"), max_length=64, blank=True)
+    # Microsoft's Caller ID is nvarchar(128) (usage.ingest.FIELD_LIMITS).
+    caller_number = models.CharField(_("caller number"), max_length=128, blank=True)
     callee_number = models.CharField(_("callee number"), max_length=64, blank=True)
     usage_country = models.CharField(_("user location"), max_length=2, blank=True)
     tenant_country = models.CharField(_("tenant country"), max_length=2, blank=True)
@@ -188,10 +190,17 @@ class CallRecord(models.Model):
     destination_country = models.CharField(max_length=2, blank=True)
     source = models.CharField(max_length=8, choices=CallSource.choices)
     ingested_at = models.DateTimeField(default=timezone.now)
+    # Graph's otherPartyCountryCode: the country of the caller of an inbound call, of the
+    # callee of an outbound one; Microsoft's report calls it "From country or region".
+    other_party_country = models.CharField(_("from country or region"), max_length=2,
+                                           blank=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["organization", "graph_id"],
+            # The id first: ingestion's lookup of a batch's ids probes this index by id
+            # alone, the only index that can answer it (credits.platform.db.
+            # existing_values_pg_sql), whatever the statistics say of the organization.
+            models.UniqueConstraint(fields=["graph_id", "organization"],
                                     name="callrecord_unique_graph_id"),
             models.CheckConstraint(condition=models.Q(charge__gte=0),
                                    name="callrecord_charge_not_negative"),

@@ -37,6 +37,13 @@ class ImportJob(models.Model):
     duplicates = models.PositiveIntegerField(default=0)
     rejected_count = models.PositiveIntegerField(default=0)
     unrated = models.PositiveIntegerField(default=0)
+    # The Direct Routing rows of the file (a zip's DirectRouting.calls.*.csv, Graph
+    # directRoutingLogRow JSON); the counters above are the PSTN rows'.
+    dr_accepted = models.PositiveIntegerField(default=0)
+    dr_duplicates = models.PositiveIntegerField(default=0)
+    dr_rejected_count = models.PositiveIntegerField(default=0)
+    # What was skipped without failing the import (a zip member of no known name).
+    warnings = models.JSONField(default=list, blank=True)
     # The first rejected rows: [{"index", "id", "errors": {field: reason}}], index from 0
     # over the whole file.
     rejected = models.JSONField(default=list, blank=True)

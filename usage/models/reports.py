@@ -161,6 +161,9 @@ class Export(models.Model):
     row_count = models.PositiveIntegerField(_("rows"), default=0)
     # The report's filters as strings (usage.report.ReportFilters.as_dict()).
     filters = models.JSONField(default=dict)
+    # Add the Direct Routing calls of the range (a DirectRouting sheet, a
+    # DirectRouting.calls.<date>.csv member).
+    include_direct_routing = models.BooleanField(default=False)
     token = models.CharField(max_length=64, unique=True, default=_new_token)
     file_path = models.CharField(max_length=300, blank=True)  # relative to EXPORT_DIR
     file_name = models.CharField(max_length=200, blank=True)

@@ -43,8 +43,11 @@ class Command(BaseCommand):
         parser.add_argument("--format", dest="fmt", required=True,
                             choices=list(ExportFormat.values))
         parser.add_argument("-o", "--output", required=True, help="file to write")
+        parser.add_argument("--direct-routing", action="store_true",
+                            help="add the Direct Routing calls of the range (a DirectRouting "
+                                 "sheet, a DirectRouting.calls.<date>.csv member)")
 
-    def handle(self, *args, org, start, end, fmt, output, **opts):
+    def handle(self, *args, org, start, end, fmt, output, direct_routing=False, **opts):
         organization = Organization.objects.filter(slug=org).first()
         if organization is None:
             raise CommandError(f"no organization with slug {org!r}", returncode=2)
@@ -57,7 +60,8 @@ class Command(BaseCommand):
         if first < EARLIEST or last > LATEST:
             raise CommandError(f"dates are from {EARLIEST} to {LATEST}", returncode=2)
         job = ExportJob(organization, ReportFilters(start=first, end=last, range="custom"),
-                        timezone.now(), None, "export_pstn_usage")
+                        timezone.now(), None, "export_pstn_usage",
+                        direct_routing=direct_routing)
         try:
             with _stopped_cleanly():
                 rows = write_export(Path(output), job, fmt)

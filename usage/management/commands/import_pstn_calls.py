@@ -1,4 +1,8 @@
-"""`manage.py import_pstn_calls FILE --org SLUG`: Microsoft's export (CSV, zip) or Graph JSON."""
+"""`manage.py import_pstn_calls FILE --org SLUG`: Microsoft's export (CSV, zip) or Graph JSON.
+
+Prints one summary line per kind of row, PSTN first (DESIGN.md section 8):
+`PSTN: imported N, duplicates M, rejected K` and `Direct Routing: imported N, ...`, then
+each rejected row with its reasons."""
 
 import sys
 import tempfile
@@ -7,19 +11,23 @@ from django.core.management.base import BaseCommand, CommandError
 
 from credits.models import Organization
 from credits.platform.services import Actor
+from usage.direct_routing import DIRECT_ROUTING
 from usage.imports import calls_import_file
 from usage.ingest import FileError
 
 
 def _reasons(item: dict) -> str:
     reasons = "; ".join(f"{k}: {v}" for k, v in item["errors"].items())
-    return f"row {item['index'] + 1} (id {item['id'] or '-'}): {reasons}\n"
+    kind = "Direct Routing " if item.get("kind") == DIRECT_ROUTING else ""
+    return f"{kind}row {item['index'] + 1} (id {item['id'] or '-'}): {reasons}\n"
 
 
 class Command(BaseCommand):
-    help = ("Import PSTN calls: Microsoft's PSTN usage export CSV, the export zip, or Graph "
-            "JSON (a page {\"value\": [...]} or a list). Exit 0 when every row was taken, 1 "
-            "when some were rejected, 2 when the file could not be read.")
+    help = ("Import PSTN and Direct Routing calls: Microsoft's PSTN usage export CSV, the "
+            "export zip (PSTN.calls.*.csv and DirectRouting.calls.*.csv), or Graph JSON "
+            "(pstnCallLogRow or directRoutingLogRow; a page {\"value\": [...]} or a list). "
+            "Exit 0 when every row was taken, 1 when some were rejected, 2 when the file "
+            "could not be read.")
 
     def add_arguments(self, parser):
         parser.add_argument("file")
@@ -41,10 +49,14 @@ class Command(BaseCommand):
             except (OSError, FileError) as exc:
                 self.stderr.write(f"cannot read {file}: {exc}")
                 sys.exit(2)
-            self.stdout.write(f"imported {totals.accepted}, duplicates {totals.duplicates}, "
-                              f"rejected {totals.rejected_count}")
+            self.stdout.write(f"PSTN: imported {totals.accepted}, duplicates "
+                              f"{totals.duplicates}, rejected {totals.rejected_count}")
+            self.stdout.write(f"Direct Routing: imported {totals.dr_accepted}, duplicates "
+                              f"{totals.dr_duplicates}, rejected {totals.dr_rejected_count}")
+            for warning in totals.warnings:
+                self.stderr.write(f"warning: {warning}")
             spool.seek(0)
             for line in spool:
                 self.stdout.write(line, ending="")
-        if totals.rejected_count:
+        if totals.rejected_count or totals.dr_rejected_count:
             sys.exit(1)
