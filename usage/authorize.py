@@ -4,6 +4,12 @@ A read: nothing is reserved or written. The same rules as rating (usage.rating.a
 decide what would pay; the zero-balance rule refuses a call that needs credits when the
 user lacks the Communications Credits license or the balance cannot pay the first block
 (connection fee + first increment).
+
+The monthly spend limits (credits.spend_limits) work the same way: a call that credits
+would pay is refused once the month's settled spend reached the organization's limit
+(`spend_limit_reached`) or the person's (`person_limit_reached`), and otherwise lasts at
+most what the smallest of the balance and what is left under each limit pays for at the
+call's rate. A pool's minutes are not spend: a call a pool pays still passes.
 """
 
 from dataclasses import dataclass
@@ -12,8 +18,10 @@ from decimal import Decimal
 
 from credits import products
 from credits.models import Organization
+from credits.money import ZERO
 from credits.selectors.licenses import pool_minutes_left
 from credits.services.licenses import pool_key_for
+from credits.spend_limits import left_of
 
 from . import rating
 from .selectors import authorize_facts
@@ -25,6 +33,8 @@ UNKNOWN_CALL_TYPE = "unknown_call_type"
 NO_RATE = "no_rate"
 NO_CREDITS_LICENSE = "no_credits_license"
 INSUFFICIENT_BALANCE = "insufficient_balance"
+SPEND_LIMIT_REACHED = "spend_limit_reached"
+PERSON_LIMIT_REACHED = "person_limit_reached"
 REASONS = {
     UNKNOWN_USER: "no person with this user principal name in the organization",
     INVALID_NUMBER: "the callee number is not a valid E.164 phone number",
@@ -33,6 +43,10 @@ REASONS = {
     NO_CREDITS_LICENSE: "the call needs credits and the user (or the meeting organizer) has "
                         "no Communications Credits license",
     INSUFFICIENT_BALANCE: "the call needs credits and the balance cannot pay its first block",
+    SPEND_LIMIT_REACHED: "the call needs credits and the organization's monthly spend limit "
+                         "is reached (or what is left of it cannot pay the first block)",
+    PERSON_LIMIT_REACHED: "the call needs credits and the user's monthly credits limit is "
+                          "reached (or what is left of it cannot pay the first block)",
 }
 
 
@@ -52,22 +66,41 @@ def _refuse(reason: str, charged_to: str | None = None) -> Decision:
     return Decision(False, reason, charged_to, None)
 
 
-def _credit_seconds(balance: Decimal, a: rating.Assessment,
-                    skus) -> tuple[str | None, int | None]:
+def _credit_budget(facts) -> tuple[str | None, Decimal, str]:
+    """(refusal, what credits may spend on this call, the refusal when that budget cannot
+    pay the first block): the balance, or less when a monthly limit leaves less."""
+    if facts.balance <= 0:
+        return INSUFFICIENT_BALANCE, ZERO, INSUFFICIENT_BALANCE
+    budget, binding = facts.balance, INSUFFICIENT_BALANCE
+    for limit, spent, reason in ((facts.org_limit, facts.org_spent, SPEND_LIMIT_REACHED),
+                                 (facts.person_limit, facts.person_spent,
+                                  PERSON_LIMIT_REACHED)):
+        left = left_of(limit, spent)
+        if left is None:
+            continue
+        if left <= 0:
+            return reason, ZERO, reason
+        if left < budget:
+            budget, binding = left, reason
+    return None, budget, binding
+
+
+def _credit_seconds(facts, a: rating.Assessment, skus) -> tuple[str | None, int | None]:
     """(refusal, max billable seconds) for the part of a call that credits pay."""
     if products.CREDITS not in skus:
         return NO_CREDITS_LICENSE, None
-    if balance <= 0:
-        return INSUFFICIENT_BALANCE, None
+    refusal, budget, binding = _credit_budget(facts)
+    if refusal:
+        return refusal, None
     rate = a.rate
     # Never longer than one call may be charged: past that the call would be stored
     # unrated, and so never charged (rating.MAX_CHARGE_PER_CALL).
     seconds = rating.max_billable_seconds(
-        min(int(balance.scaleb(2)), rating.MAX_CHARGE_CENTS), a.rate_units, a.fee_units,
+        min(int(budget.scaleb(2)), rating.MAX_CHARGE_CENTS), a.rate_units, a.fee_units,
         rate.first_increment_s, rate.next_increment_s,
     )
     if seconds == 0:
-        return INSUFFICIENT_BALANCE, None
+        return binding, None
     return None, seconds
 
 
@@ -112,11 +145,11 @@ def call_authorize(*, organization: Organization, upn: str, callee: str, call_ty
         left = pool_minutes_left(organization=organization, key=key, at=now)
         if left > 0:
             # The pool pays first; when it runs dry mid-call, credits pay the rest if they can.
-            refusal, seconds = _credit_seconds(facts.balance, a, skus)
+            refusal, seconds = _credit_seconds(facts, a, skus)
             extra = 0 if refusal else seconds
             return Decision(True, None, a.charged_to, _within_charge_limit(
                 a, None if extra is None else left * 60 + extra))
-    refusal, seconds = _credit_seconds(facts.balance, a, skus)
+    refusal, seconds = _credit_seconds(facts, a, skus)
     if refusal:
         return _refuse(refusal, rating.CREDITS)
     return Decision(True, None, rating.CREDITS, seconds)

@@ -8,7 +8,13 @@ results it gets back, and the configured gateway (`PAYMENT_GATEWAY`, a dotted pa
   died. A transient `processing_error` is not final: a retry with the same key tries again.
 - `charge_status` says what the gateway did under a key, without charging (None when it
   never saw the key).
-A gateway that does not answer in time raises `GatewayTimeout`.
+- `refund` gives back part or all of a succeeded charge (named by its reference), as
+  Stripe's refunds do: several partial refunds may follow one another, but together never
+  more than was charged (`amount_too_large`), in the charge's currency. A retry with the
+  same idempotency key returns the first result without refunding again. A refund can fail
+  (`refund_failed`): nothing was given back.
+A gateway that does not answer in time raises `GatewayTimeout`: the charge (or refund) may
+or may not have been made, and only a retry under the same key tells.
 """
 
 from dataclasses import dataclass
@@ -59,6 +65,21 @@ class ChargeResult:
         return reason_for(self.error_code) if self.error_code else ""
 
 
+@dataclass(frozen=True)
+class RefundResult:
+    is_success: bool
+    amount: Decimal
+    currency: str
+    reference: str = ""
+    error_code: str = ""
+    # True when this key had been used before and the stored result was returned.
+    replayed: bool = False
+
+    @property
+    def message(self) -> str:
+        return reason_for(self.error_code) if self.error_code else ""
+
+
 class PaymentGateway(Protocol):
     name: str
 
@@ -69,6 +90,9 @@ class PaymentGateway(Protocol):
                idempotency_key: str) -> ChargeResult: ...
 
     def charge_status(self, *, idempotency_key: str) -> ChargeResult | None: ...
+
+    def refund(self, *, charge_reference: str, amount: Decimal, currency: str,
+               idempotency_key: str) -> RefundResult: ...
 
 
 def get_gateway() -> PaymentGateway:

@@ -41,6 +41,30 @@ DECLINE_REASONS: dict[str, DeclineReason] = {
         _("The payment provider confirmed a different currency than was ordered, so "
           "nothing was added."),
         _("the payment provider confirmed a different currency")),
+    # A pending payment the provider never confirmed (recharges.UNCONFIRMED_AFTER).
+    "unconfirmed": DeclineReason(
+        _("The payment provider never confirmed the payment, so nothing was added to the "
+          "balance. If your card was charged, contact support to have it refunded."),
+        _("the payment provider never confirmed it")),
+    # Refunds (services.refunds): the gateway gave nothing back.
+    "refund_failed": DeclineReason(
+        _("The payment provider could not give the money back to the card, so the balance "
+          "did not change."),
+        _("the payment provider could not give the money back to the card")),
+    "amount_too_large": DeclineReason(
+        _("The payment provider refused: the refunds of this payment would exceed what was "
+          "charged."),
+        _("the refunds would exceed what was charged")),
+    "charge_not_refundable": DeclineReason(
+        _("The payment provider has no completed payment to refund for this invoice."),
+        _("the payment provider has no completed payment to refund")),
+    "charge_not_found": DeclineReason(
+        _("The payment provider has no completed payment to refund for this invoice."),
+        _("the payment provider has no completed payment to refund")),
+    "refund_unconfirmed": DeclineReason(
+        _("The payment provider never confirmed the refund, so the balance did not change. "
+          "Contact support to find out whether the card was refunded."),
+        _("the payment provider never confirmed it")),
 }
 UNKNOWN_REASON = DeclineReason(_("The payment was not accepted."),
                                _("the payment was declined"))

@@ -1,18 +1,19 @@
-"""Expiry of unused credits: each purchased lot expires 12 months after it was bought
-(FIFO against usage), with a notice 30 days before."""
+"""Expiry of unused credits: each lot (a purchase, an automatic recharge or a credit
+adjustment) expires 12 months after it came in, first in, first out against what was
+spent, with a notice 30 days before."""
 
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Q, Sum
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from ..models import CreditAccount, LedgerEntry, LedgerKind, Organization
-from ..models.billing import LOT_KINDS
+from ..models.billing import LOT_ENTRIES
 from ..money import ZERO, money
 from ..platform.events import event_emit
 from ..platform.services import Actor, audit_record
+from ..selectors.lots import lot_remainders as _lot_remainders
 from .ledger import credit_account_lock, ledger_append, recharge_check_on_commit
 
 __all__ = ["funds_expire", "funds_expiring_notify"]
@@ -20,43 +21,13 @@ __all__ = ["funds_expire", "funds_expiring_notify"]
 EXPIRING_NOTICE_DAYS = 30
 
 
-def _lot_remainders(account: CreditAccount, lots, *, at_each_expiry: bool):
-    """FIFO from totals: lot i keeps what the cumulative purchases up to i hold beyond
-    what usage (and earlier expiries) consumed. With `at_each_expiry`, consumption is
-    counted up to the lot's own expiry instant."""
-    consumers = LedgerEntry.objects.filter(account=account).exclude(kind__in=LOT_KINDS)
-    expired_before = {
-        e.expired_lot_id: -e.amount
-        for e in LedgerEntry.objects.filter(account=account, kind=LedgerKind.EXPIRY)
-    }
-    all_lots = list(LedgerEntry.objects.filter(account=account, kind__in=LOT_KINDS)
-                    .order_by("created_at", "id"))
-    cumulative = ZERO
-    expired_sum = ZERO
-    wanted = {lot.pk for lot in lots}
-    results = []
-    for lot in all_lots:
-        cumulative += lot.amount
-        if lot.pk in wanted:
-            qs = consumers.exclude(kind=LedgerKind.EXPIRY)
-            if at_each_expiry:
-                qs = qs.filter(Q(created_at__lte=lot.expires_at))
-            consumed = -(qs.aggregate(s=Sum("amount"))["s"] or ZERO)
-            consumed = max(consumed, ZERO)
-            remainder = cumulative - consumed - expired_sum
-            remainder = max(ZERO, min(lot.amount, remainder))
-            results.append((lot, money(remainder)))
-        expired_sum += expired_before.get(lot.pk, ZERO)
-    return results
-
-
 @transaction.atomic
 def funds_expire(*, organization: Organization, now=None) -> list[LedgerEntry]:
     """Write an expiry entry for each lot past its 12 months that still holds money."""
     now = now or timezone.now()
     account = credit_account_lock(organization=organization)
-    due = list(LedgerEntry.objects.filter(account=account, kind__in=LOT_KINDS,
-                                          expires_at__lte=now, expiry_entry__isnull=True)
+    due = list(LedgerEntry.objects.filter(LOT_ENTRIES, account=account, expires_at__lte=now,
+                                          expiry_entry__isnull=True)
                .order_by("created_at", "id"))
     written = []
     actor = Actor.system("expiry")
@@ -88,7 +59,7 @@ def funds_expiring_notify(*, organization: Organization, now=None) -> int:
     if account is None:
         return 0
     lots = list(LedgerEntry.objects.filter(
-        account=account, kind__in=LOT_KINDS, expires_at__gt=now,
+        LOT_ENTRIES, account=account, expires_at__gt=now,
         expires_at__lte=now + timedelta(days=EXPIRING_NOTICE_DAYS)).order_by("created_at", "id"))
     if not lots:
         return 0
