@@ -4,6 +4,8 @@ e-mail kept in memory, and Celery tasks run in-process unless a test starts a re
 from .settings import *  # noqa: F403
 
 SECRET_KEY = SECRET_KEY or "test-only-key-0123456789abcdefghijklmnopqrstuvwxyz-ABCDEFG"  # noqa: F405
+# A fixed key for the Microsoft connection's encrypted secrets (usage.microsoft.secrets).
+FIELD_ENCRYPTION_KEY = FIELD_ENCRYPTION_KEY or "dGVzdC1vbmx5LWZpZWxkLWtleS0wMTIzNDU2Nzg5YWI="  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = True
