@@ -14,16 +14,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Embedded defaults: SQLite and Celery's filesystem broker under var/, e-mail on the console.
+# Embedded defaults: SQLite and Celery's filesystem broker under var/, e-mails as files
+# under var/mail/, the app's own error pages (DEBUG=true make run for Django's debug pages).
+# config/run.py runs web, worker and beat, prints the address last and stops on Ctrl-C.
 run: install
 	mkdir -p var
 	$(BIN)/pybabel --quiet compile -d locale -D django
-	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --noinput -v0
-	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py seed_demo --if-empty
-	@echo ""
-	@echo "Credits Center: http://127.0.0.1:$${WEB_PORT:-8000}/  (Ctrl-C stops web, worker and beat)"
-	@echo ""
-	DEBUG=$${DEBUG:-true} PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
+	LOCAL_RUN=true $(BIN)/python manage.py migrate --noinput -v0
+	LOCAL_RUN=true $(BIN)/python manage.py seed_demo --if-empty
+	@LOCAL_RUN=true PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m config.run
 
 test: install
 	$(BIN)/pybabel --quiet compile -d locale -D django

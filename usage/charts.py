@@ -1,0 +1,110 @@
+"""Daily bar charts of the reports as SVG geometry, drawn by the server (no script: the
+Content-Security-Policy allows none inline, and the page works without JavaScript).
+
+A chart is one bar per day, stacked by series (a call type, a payer...), each series in its
+own colour, with a y axis of round ticks, a few date ticks on the x axis and a legend. The
+numbers are the template's to place; the SVG's coordinates are never localized.
+
+The viewBox is small (360 wide) and scales uniformly with the card, so the tick labels keep
+a readable size from a 390 px phone to a wide screen.
+"""
+
+import math
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from babel.dates import format_date
+
+# Distinct hues of the admin center's palette, each at least 3:1 against white.
+PALETTE = ("#0f6cbd", "#c239b3", "#107c10", "#ca5010", "#5c2e91", "#038387", "#986f0b",
+           "#d13438", "#4f6bed", "#69797e")
+WIDTH, HEIGHT = 360, 200
+LEFT, RIGHT, TOP, BOTTOM = 48, 8, 10, 24
+Y_TICKS = 4
+
+
+@dataclass(frozen=True)
+class Series:
+    key: str
+    name: str
+    values: list  # one per day, numbers (int or Decimal)
+
+
+def _nice_step(peak: float, integer: bool) -> float:
+    raw = peak / Y_TICKS if peak > 0 else 1
+    magnitude = 10 ** math.floor(math.log10(raw))
+    for m in (1, 2, 2.5, 5, 10):
+        step = m * magnitude
+        if step >= raw:
+            break
+    if integer:
+        step = max(1, math.ceil(step))
+    return step
+
+
+def _x_tick_indexes(n: int) -> list[int]:
+    """At most 7 ticks: every day for a week, else evenly spread, first and last included."""
+    if n <= 7:
+        return list(range(n))
+    count = 5
+    return sorted({round(i * (n - 1) / (count - 1)) for i in range(count)})
+
+
+def daily_chart(*, key: str, days: list[date], series: list[Series], label: str,
+                description: str, fmt, tick_fmt, locale: str, integer: bool = False) -> dict:
+    """The template's data for one chart (usage/reports/_chart.html). `fmt` formats a value
+    for people (titles, the data table), `tick_fmt` an axis tick."""
+    n = len(days)
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    totals = [sum((s.values[i] for s in series), start=0) for i in range(n)]
+    peak = float(max(totals)) if totals else 0.0
+    step = _nice_step(peak, integer)
+    top_value = step * max(1, math.ceil(peak / step)) if peak else step * Y_TICKS
+    scale = plot_h / top_value
+    y_ticks = []
+    value = 0.0
+    while value <= top_value + step / 1000:
+        y = TOP + plot_h - value * scale
+        y_ticks.append({"y": round(y, 2), "label": tick_fmt(_as_number(value, integer))})
+        value += step
+    slot = plot_w / max(n, 1)
+    bar_w = max(slot * 0.7, 1)
+    colours = {s.key: PALETTE[i % len(PALETTE)] for i, s in enumerate(series)}
+    bars = []
+    for i, day in enumerate(days):
+        base = TOP + plot_h
+        x = LEFT + i * slot + (slot - bar_w) / 2
+        day_text = format_date(day, "d MMM y", locale=locale)
+        for s in series:
+            v = s.values[i]
+            if not v:
+                continue
+            h = float(v) * scale
+            base -= h
+            bars.append({"x": round(x, 2), "y": round(base, 2), "w": round(bar_w, 2),
+                         "h": round(h, 2), "fill": colours[s.key],
+                         "title": f"{day_text} · {s.name}: {fmt(v)} "
+                                  f"({fmt(totals[i])})" if len(series) > 1
+                         else f"{day_text}: {fmt(v)}"})
+    x_ticks = [{"x": round(LEFT + i * slot + slot / 2, 2),
+                "label": format_date(days[i], "d MMM", locale=locale)}
+               for i in _x_tick_indexes(n)]
+    return {
+        "key": key, "label": label, "description": description,
+        "width": WIDTH, "height": HEIGHT, "left": LEFT, "right": WIDTH - RIGHT,
+        "top": TOP, "bottom": TOP + plot_h, "x_label_y": HEIGHT - 6,
+        "y_ticks": y_ticks, "x_ticks": x_ticks, "bars": bars,
+        "legend": [{"name": s.name, "fill": colours[s.key]} for s in series],
+        "peak": fmt(max(totals) if totals else 0),
+        "first": days[0] if days else None, "last": days[-1] if days else None,
+        "series_names": [s.name for s in series],
+        "table": [(day, [fmt(s.values[i]) for s in series], fmt(totals[i]))
+                  for i, day in enumerate(days)],
+    }
+
+
+def _as_number(value: float, integer: bool):
+    if integer:
+        return int(round(value))
+    return Decimal(str(round(value, 6))).normalize()
