@@ -9,7 +9,6 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from decimal import Decimal
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
@@ -17,11 +16,28 @@ from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from credits.models import CreditAccount, LicenseAssignment, Organization, Person
+from credits.models import (
+    CreditAccount,
+    LicenseAssignment,
+    Organization,
+    Person,
+    SpendCounter,
+)
+from credits.money import ZERO
 from credits.platform.db import copy_rows_pg, pg_text_array
+from credits.spend_limits import month_of
 
 from . import masking, rating
-from .models import CallRecord, Rate, UsageDestinationRollup, UsagePersonDay, UsageRollup
+from .models import (
+    CallRecord,
+    Rate,
+    ReconciliationRollup,
+    ReconciliationTopCall,
+    UsageDestinationRollup,
+    UsagePersonDay,
+    UsageRollup,
+)
+from .models.reconciliation import TOP_PER_DAY
 from .records import COLUMNS, CallRecordRow
 
 
@@ -54,9 +70,27 @@ def rollups_add_stored(*, organization: Organization, graph_ids: Sequence[str]) 
     """Add the calls just stored with these ids (in this transaction) to the rollups,
     grouped by the database in one statement: the sums of `usage.rollups.rollups_add_calls`,
     without shipping the rows back and forth or grouping in Python. The name kept is the
-    latest non-empty display name of the batch's calls."""
+    latest non-empty display name of the batch's calls.
+
+    The same statement (one read of the batch's rows) keeps the reconciliation's rollup and
+    per-day top list (`_reconciliation_sql`); portable: `usage.reconciliation_rollups.
+    reconciliation_add_calls`."""
     if not graph_ids:
         return
+    with connection.cursor() as cursor:
+        cursor.execute(*rollups_add_stored_statement(organization=organization,
+                                                     graph_ids=graph_ids))
+
+
+def rollups_add_stored_statement(*, organization: Organization,
+                                 graph_ids: Sequence[str]) -> tuple[str, list]:
+    """The statement of `rollups_add_stored` and its parameters.
+
+    The batch's rows are read by one probe of the unique index (graph_id, organization) per
+    id, as `credits.platform.db.existing_values_pg_sql` explains: a LATERAL subquery with
+    LIMIT (never a scan of all the organization's calls, whose cost would grow with its
+    history) and the organization as `organization_id + 0` (so no index on the
+    organization competes, whatever the statistics say of it)."""
     calls = CallRecord._meta.db_table
     rollup, person_day, place = (UsageRollup._meta.db_table, UsagePersonDay._meta.db_table,
                                  UsageDestinationRollup._meta.db_table)
@@ -76,8 +110,13 @@ def rollups_add_stored(*, organization: Organization, graph_ids: Sequence[str]) 
                    WHEN 'domestic' THEN 'domestic'
                    WHEN 'international' THEN 'international' ELSE '' END AS context,
                left(destination_name, 100) AS destination, charged_to, capability,
-               duration_s, billable_seconds, credit_seconds, pool_minutes, charge
-        FROM {calls} WHERE organization_id = %s AND graph_id = ANY(%s::text[])
+               duration_s, billable_seconds, credit_seconds, pool_minutes, charge,
+               graph_id, destination_country, rated, reported_charge,
+               CASE WHEN reported_charge IS NULL OR currency = '' THEN ''
+                    ELSE currency END AS reported_currency
+        FROM unnest(%s::text[]) AS batch(wanted) CROSS JOIN LATERAL (
+            SELECT * FROM {calls} WHERE graph_id = batch.wanted
+            AND organization_id + 0 = %s LIMIT 1) AS stored
     ), r1 AS (
         INSERT INTO {rollup} (organization_id, {person_key}, user_name, updated_at,
                               {measures})
@@ -92,23 +131,65 @@ def rollups_add_stored(*, organization: Organization, graph_ids: Sequence[str]) 
         FROM c GROUP BY day, person_key, upn ORDER BY day, person_key, upn
         ON CONFLICT (organization_id, day, person_key, upn) DO UPDATE SET
             {adds[person_day]} {_name_update(person_day)}
-    )
-    INSERT INTO {place} (organization_id, {place_key}, {measures})
-    SELECT %s, {place_key}, {_SUMS} FROM c GROUP BY {place_key} ORDER BY {place_key}
-    ON CONFLICT (organization_id, {place_key}) DO UPDATE SET {adds[place]}
+    ), r3 AS (
+        INSERT INTO {place} (organization_id, {place_key}, {measures})
+        SELECT %s, {place_key}, {_SUMS} FROM c GROUP BY {place_key} ORDER BY {place_key}
+        ON CONFLICT (organization_id, {place_key}) DO UPDATE SET {adds[place]}
+    ){_reconciliation_sql()}
     """
     now = timezone.now()
     org = organization.pk
-    with connection.cursor() as cursor:
-        # The ids as one array literal: psycopg renders a list element by element, slowly.
-        cursor.execute(sql, [org, pg_text_array(graph_ids), org, now, org, now, org])
+    # The ids as one array literal: psycopg renders a list element by element, slowly.
+    return sql, [pg_text_array(graph_ids), org, org, now, org, now, org,
+                 org, organization.currency, org, org, TOP_PER_DAY, TOP_PER_DAY]
+
+
+def _reconciliation_sql() -> str:
+    """The end of `rollups_add_stored`: the batch (`c`) added to the reconciliation rollup,
+    and offered to the per-day top list, which keeps each day's TOP_PER_DAY largest gaps.
+    The list's current rows and the batch's candidates are ranked together, so one
+    statement inserts the winners and deletes the rows pushed out. Parameters: organization,
+    its currency, organization, organization, TOP_PER_DAY, TOP_PER_DAY."""
+    rollup = ReconciliationRollup._meta.db_table
+    top = ReconciliationTopCall._meta.db_table
+    key = "day, person_key, upn, destination_country, currency"
+    adds = ", ".join(f"{m} = {rollup}.{m} + EXCLUDED.{m}"
+                     for m in ("calls", "unrated", "reported_charge", "rated_charge"))
+    return f""", r4 AS (
+        INSERT INTO {rollup} (organization_id, {key}, calls, unrated, reported_charge,
+                              rated_charge)
+        SELECT %s, day, person_key, upn, destination_country, reported_currency, count(*),
+               count(*) FILTER (WHERE NOT rated), COALESCE(sum(reported_charge), 0),
+               sum(charge)
+        FROM c GROUP BY day, person_key, upn, destination_country, reported_currency
+        ORDER BY day, person_key, upn, destination_country, reported_currency
+        ON CONFLICT (organization_id, {key}) DO UPDATE SET {adds}
+    ), candidates AS (
+        SELECT day, graph_id, charge - reported_charge AS difference,
+               abs(charge - reported_charge) AS gap
+        FROM c WHERE reported_currency = %s AND charge <> reported_charge
+    ), ranked AS (
+        SELECT id, day, graph_id, difference, gap,
+               row_number() OVER (PARTITION BY day ORDER BY gap DESC, graph_id) AS place
+        FROM (SELECT id, day, graph_id, difference, gap FROM {top}
+              WHERE organization_id = %s AND day IN (SELECT day FROM candidates)
+              UNION ALL
+              SELECT NULL, day, graph_id, difference, gap FROM candidates) AS offered
+    ), added AS (
+        INSERT INTO {top} (organization_id, day, graph_id, difference, gap)
+        SELECT %s, day, graph_id, difference, gap FROM ranked
+        WHERE id IS NULL AND place <= %s
+    )
+    DELETE FROM {top} WHERE id IN (SELECT id FROM ranked
+                                   WHERE id IS NOT NULL AND place > %s)"""
 
 
 # PostgreSQL types of the rollup columns, for the `unnest` upsert (text when not listed).
 _ROLLUP_TYPES = {"organization_id": "integer", "day": "date", "person_key": "bigint",
                  "updated_at": "timestamptz", "calls": "integer", "duration_s": "bigint",
                  "billable_s": "bigint", "credit_s": "bigint", "pool_minutes": "bigint",
-                 "charge": "numeric"}
+                 "charge": "numeric", "unrated": "integer", "reported_charge": "numeric",
+                 "rated_charge": "numeric"}
 
 
 def rollups_upsert(table: str, columns: Sequence[str], conflict: str,
@@ -133,18 +214,30 @@ _RATE_COLUMNS = rating.Rate._fields
 
 def authorize_facts(*, organization: Organization, upn: str, direction: str, digits: str,
                     at: datetime) -> tuple | None:
-    """(person id, usage location, SKUs held at `at`, credit balance, rate or None) of the
-    person with this UPN (any case), in one round trip; None when no such person. Portable:
-    the selectors one by one (`usage.selectors.authorize_facts`)."""
+    """(person id, usage location, SKUs held at `at`, credit balance, rate or None,
+    organization's monthly spend limit, its month-to-date spend, the person's limit, their
+    month-to-date spend) of the person with this UPN (any case), in one round trip; None
+    when no such person. Portable: the selectors one by one
+    (`usage.selectors.authorize_facts`)."""
     rate_columns = ", ".join(f"r.{c}" for c in _RATE_COLUMNS)
+    counters = SpendCounter._meta.db_table
     sql = (
         f"SELECT p.id, p.usage_location, "
         f"ARRAY(SELECT la.sku FROM {LicenseAssignment._meta.db_table} la "
         f"      WHERE la.organization_id = %s AND la.person_id = p.id "
         f"      AND la.assigned_at <= %s AND (la.removed_at IS NULL OR la.removed_at > %s)), "
-        f"(SELECT a.balance FROM {CreditAccount._meta.db_table} a "
-        f" WHERE a.organization_id = %s), {rate_columns} "
-        f"FROM {Person._meta.db_table} p LEFT JOIN LATERAL ("
+        # The month's spend counters (credits.models.spend; the organization's is key 0),
+        # read only when there is a limit: CASE evaluates its subquery only then.
+        f"a.balance, a.monthly_spend_limit, CASE WHEN a.monthly_spend_limit IS NOT NULL "
+        f"  THEN (SELECT c.spent FROM {counters} c WHERE c.organization_id = %s "
+        f"        AND c.month = %s AND c.person_key = 0) END, "
+        f"p.credits_monthly_limit, CASE WHEN p.credits_monthly_limit IS NOT NULL "
+        f"  THEN (SELECT c.spent FROM {counters} c WHERE c.organization_id = %s "
+        f"        AND c.month = %s AND c.person_key = p.id) END, "
+        f"{rate_columns} "
+        f"FROM {Person._meta.db_table} p "
+        f"LEFT JOIN {CreditAccount._meta.db_table} a ON a.organization_id = %s "
+        f"LEFT JOIN LATERAL ("
         f"  SELECT {', '.join(_RATE_COLUMNS)} FROM {Rate._meta.db_table} "
         f"  WHERE organization_id = %s AND direction = %s AND prefix = ANY(%s) "
         f"  AND effective_from <= %s ORDER BY LENGTH(prefix) DESC, effective_from DESC "
@@ -152,29 +245,46 @@ def authorize_facts(*, organization: Organization, upn: str, direction: str, dig
         f"WHERE p.organization_id = %s AND LOWER(p.upn) = LOWER(%s) LIMIT 1"
     )
     org = organization.pk
+    month = month_of(at)
     prefixes = [digits[:n] for n in range(1, min(len(digits), 15) + 1)]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [org, at, at, org, org, direction, prefixes, at.date(), org,
-                             upn.strip()])
+        cursor.execute(sql, [org, at, at, org, month, org, month, org, org, direction,
+                             prefixes, at.date(), org, upn.strip()])
         row = cursor.fetchone()
     if row is None:
         return None
-    person_id, location, skus, balance = row[:4]
-    rate = rating.Rate(*row[4:]) if row[4] is not None else None
+    person_id, location, skus, balance, org_limit, org_spent, person_limit, person_spent = \
+        row[:8]
+    rate = rating.Rate(*row[8:]) if row[8] is not None else None
     return (person_id, location, frozenset(skus),
-            balance if balance is not None else Decimal("0.00"), rate)
+            balance if balance is not None else ZERO, rate,
+            org_limit, org_spent if org_spent is not None else ZERO,
+            person_limit, person_spent if person_spent is not None else ZERO)
 
 
 # --- the CSV export -----------------------------------------------------------------------
 
 
 COPY_BLOCK = 1 << 20  # bytes of CSV per compression call
-_TS = "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'"
+_TS_FRACTION = "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'"
+
+
+def _call_time(expr: str) -> str:
+    """`usage.exports._iso_call_time` in SQL: the fraction of a second only when there is
+    one (one to_char and a replace cost about what the plain to_char did)."""
+    return f"replace(to_char(({expr}) AT TIME ZONE 'UTC', {_TS_FRACTION}), '.000000Z', 'Z')"
+
+
+def _reported_money(column: str) -> str:
+    """`usage.exports.reported_money_text` in SQL (NULL stays NULL: an empty cell)."""
+    return (f"CASE WHEN {column} = round({column}, 2) THEN round({column}, 2)::text "
+            f"ELSE trim_scale({column})::text END")
 
 
 def _export_csv_select(calls: QuerySet, mask_digits: int, currency: str):
-    """The call records as Microsoft's 20 export columns, formatted and masked by
-    PostgreSQL."""
+    """The call records as Microsoft's 20 export columns with Microsoft's reported values,
+    formatted and masked by PostgreSQL. `currency` is unused: the Currency column is the
+    reported one."""
 
     def text(expr):
         # NULL, not '', for empty text: COPY then writes nothing, as Python's csv does.
@@ -187,14 +297,12 @@ def _export_csv_select(calls: QuerySet, mask_digits: int, currency: str):
         text("call_type"), text("inventory_type"), text("destination_context"),
         text("destination_name"),
         text(masking.sql_masked("callee_number", "callee", mask_digits)),
-        f"to_char(start_at AT TIME ZONE 'UTC', {_TS})",
-        f"to_char(COALESCE(end_at, start_at + make_interval(secs => duration_s)) "
-        f"AT TIME ZONE 'UTC', {_TS})",
-        "duration_s::text", "round(connection_fee, 2)::text", "round(charge, 2)::text",
-        "%s", text("capability"),
+        _call_time("start_at"),
+        _call_time("COALESCE(end_at, start_at + make_interval(secs => duration_s))"),
+        "duration_s::text", _reported_money("reported_connection_charge"),
+        _reported_money("reported_charge"), text("currency"), text("reported_capability"),
     ]
-    annotations = {f"c{i}": RawSQL(e, [currency] if e == "%s" else [])
-                   for i, e in enumerate(exprs)}
+    annotations = {f"c{i}": RawSQL(e, []) for i, e in enumerate(exprs)}
     return calls.annotate(**annotations).values_list(*annotations).query.sql_with_params()
 
 

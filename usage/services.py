@@ -3,15 +3,17 @@
 Ingestion is one code path for the API, the import command and the upload form
 (`calls_ingest`). A batch runs in one transaction:
 
-1. lock the organization's credit account (`credit_account_lock`): concurrent batches of
-   one organization are serialized here, so the duplicate check below cannot race;
+1. take the organization's ingestion lock (`calls_ingest_lock`): concurrent batches of
+   one organization are serialized here, so the duplicate check below cannot race. The
+   credit account is locked only in step 5, so payments and adjustments do not wait for a
+   whole batch (file imports commit 10,000 rows at a time);
 2. drop the ids already stored (and repeated ids within the batch): they are duplicates.
    GUID-shaped ids are compared in their canonical form (`ingest.canonical_id`), so one
    GUID spelled in two cases or with braces is one call;
 3. rate every call (usage.rating), taking pool minutes for the whole batch at once
    (`pools_take_minutes`: one lock per pool);
 4. store the call records in bulk (COPY on PostgreSQL) and add them to the report's daily
-   rollups (usage.rollups);
+   rollups (usage.rollups) and the reconciliation's (usage.reconciliation_rollups);
 5. charge credits in one batch (`credits_charge_usage_batch`, key `call:<graph id>`).
 
 Anything that fails rolls the whole batch back, so a retry finds nothing half-done.
@@ -23,9 +25,9 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -44,6 +46,8 @@ from credits.services.licenses import PoolKey, pools_take_minutes
 
 from . import ingest, pg, rating
 from .models import ApiToken, CallRecord, CallSource, Rate, RateDeck
+from .places import country_name
+from .reconciliation_rollups import reconciliation_add_calls
 from .records import CallRecordRow
 from .rollups import rollups_add_calls
 from .selectors import rate_deck_for, token_hash
@@ -211,6 +215,24 @@ def _skus_by_day(organization, rows, person_ids) -> dict[date, dict[int, frozens
             for day, at in latest.items()}
 
 
+# pg_advisory_xact_lock(CALLS_LOCK_SPACE, organization id): one organization's PSTN
+# ingestion batches take turns (usage.direct_routing_store has its own space).
+CALLS_LOCK_SPACE = 16_001
+
+
+def calls_ingest_lock(organization: Organization) -> None:
+    """Inside the batch's transaction: wait for the organization's other ingestion batches
+    to commit. PostgreSQL: a transaction-level advisory lock, which nothing but ingestion
+    takes. Elsewhere (SQLite, whose writers are serialized anyway): the credit account's
+    lock, as before."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)",
+                           [CALLS_LOCK_SPACE, organization.pk % 2**31])
+    else:
+        credit_account_lock(organization=organization)
+
+
 def _stored_ids(organization: Organization, ids: list[str]) -> set[str]:
     """The canonical ids of `ids` (canonical) that the organization already has, however
     the stored row spells them: rows stored before ids were canonical may hold a GUID in
@@ -236,17 +258,23 @@ def _insert(records: list[CallRecordRow]) -> None:
         )
 
 
+# What a row that came without `destinationContext` says, from the rating: Microsoft's
+# words, relative to the user's location (None: not known, an inbound call).
+_CONTEXTS = {True: "Domestic", False: "International"}
+
+
 def calls_ingest(*, organization: Organization, rows: Sequence, source: str,
                  actor: Actor | None = None, now: datetime | None = None) -> IngestResult:
-    """Validate, rate, store and charge up to MAX_ROWS_PER_BATCH Graph rows (dicts).
+    """Validate, rate, store and charge up to FILE_ROWS_PER_BATCH Graph rows (dicts); the
+    API takes at most MAX_ROWS_PER_BATCH (usage.ingest).
 
     Rejected rows are reported with their index and the errors per field; duplicates (ids
     already stored, or repeated in the batch) are counted and not charged again.
     """
     if source not in CallSource.values:
         raise ValueError(f"unknown source {source!r}")
-    if len(rows) > ingest.MAX_ROWS_PER_BATCH:
-        raise ServiceError(f"At most {ingest.MAX_ROWS_PER_BATCH} rows per batch.",
+    if len(rows) > ingest.FILE_ROWS_PER_BATCH:
+        raise ServiceError(f"At most {ingest.FILE_ROWS_PER_BATCH} rows per batch.",
                            field="value")
     now = now or timezone.now()
     result = IngestResult(total_charge=ZERO)
@@ -262,7 +290,7 @@ def calls_ingest(*, organization: Organization, rows: Sequence, source: str,
         return result
 
     with transaction.atomic():
-        credit_account_lock(organization=organization)
+        calls_ingest_lock(organization)
         ids = [row.graph_id for _i, row in parsed]
         stored = _stored_ids(organization, ids)
         fresh: list[ingest.CallRow] = []
@@ -323,8 +351,10 @@ def calls_ingest(*, organization: Organization, rows: Sequence, source: str,
                 start_at=row.start, end_at=row.end, duration_s=row.duration,
                 call_type=row.call_type, caller_number=row.caller, callee_number=row.callee,
                 usage_country=row.usage_country, tenant_country=row.tenant_country,
-                destination_context=row.destination_context,
-                destination_name=row.destination_name, inventory_type=row.inventory_type,
+                destination_context=row.destination_context or _CONTEXTS.get(r.domestic, ""),
+                destination_name=row.destination_name
+                or country_name(r.destination_country or ""),
+                inventory_type=row.inventory_type,
                 operator=row.operator, call_duration_source=row.call_duration_source,
                 currency=row.currency, reported_charge=row.reported_charge,
                 reported_connection_charge=row.reported_connection_charge,
@@ -336,7 +366,7 @@ def calls_ingest(*, organization: Organization, rows: Sequence, source: str,
                 rate_prefix=rate.prefix if rate else "", rate_per_minute=r.rate_per_minute,
                 connection_fee=r.connection_fee, charge=r.charge, capability=r.capability,
                 destination_country=r.destination_country or "", source=source,
-                ingested_at=ingested_at,
+                ingested_at=ingested_at, other_party_country=row.other_party_country,
             ))
             if r.status != rating.RATED:
                 result.unrated += 1
@@ -346,16 +376,20 @@ def calls_ingest(*, organization: Organization, rows: Sequence, source: str,
                     amount=r.charge,
                     description=f"{row.call_type} {_masked(row.callee)} "
                                 f"{-(-r.credit_seconds // 60)} min",
-                    occurred_at=row.start,
+                    # When the call ended: what it cost is known then.
+                    occurred_at=row.end or row.start + timedelta(seconds=row.duration),
+                    person_id=who[0] if who else None,
                 ))
         _insert(records)
         # The report's daily sums move with the calls, in the same transaction.
         if pg.available():
-            # Grouped by the database from the rows just stored: one statement.
+            # Grouped by the database from the rows just stored: one statement, which keeps
+            # the reconciliation's rollups too.
             pg.rollups_add_stored(organization=organization,
                                   graph_ids=[row.graph_id for row in fresh])
         else:
             rollups_add_calls(organization=organization, records=records)
+            reconciliation_add_calls(organization=organization, records=records)
         result.accepted = len(records)
         if charges:
             charged = credits_charge_usage_batch(organization=organization, charges=charges)
@@ -374,7 +408,7 @@ def calls_ingest(*, organization: Organization, rows: Sequence, source: str,
 def calls_ingest_batches(*, organization: Organization, batches: Iterable[Sequence],
                          source: str, actor: Actor | None = None, now: datetime | None = None
                          ) -> Iterator[tuple[int, int, IngestResult]]:
-    """Ingest batches of rows (each at most MAX_ROWS_PER_BATCH), one at a time and each in
+    """Ingest batches of rows (each at most FILE_ROWS_PER_BATCH), one at a time and each in
     its own transaction: yields (index of the batch's first row, rows in it, its result).
     `batches` may be a stream: only the batch being ingested is held."""
     offset = 0

@@ -31,13 +31,46 @@ def existing_values(model: type[models.Model], column: str, values: list[str], *
 
 
 def existing_values_pg(model, column, values, *, scope_column, scope_id) -> set[str]:
-    table = model._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {column} FROM {table} WHERE {scope_column} = %s "
-            f"AND {column} = ANY(%s::text[])",
-            [scope_id, pg_text_array(values)])
+        cursor.execute(existing_values_pg_sql(model, column, scope_column),
+                       [pg_text_array(values), scope_id])
         return {row[0] for row in cursor.fetchall()}
+
+
+def existing_values_pg_sql(model, column: str, scope_column: str) -> str:
+    """The lookup of `existing_values_pg` (parameters: the values as a text[] literal, the
+    scope id): one index probe per value, whose cost does not grow with the scope's
+    history, whatever the table's statistics.
+
+    - A subquery with LIMIT under LATERAL is never flattened into a join, so the planner
+      cannot trade the probes for a scan of every row of the scope, as it did for `column =
+      ANY(...)` once the scope held some 60,000 rows.
+    - When a unique index leads with `column` (CallRecord's ids, the ledger's keys), the
+      scope is compared as `scope + 0`, which no index can use: that unique index is then
+      the only index the probe can take. Otherwise, when the statistics predate the
+      scope's rows (a new organization importing a year of calls), the planner believed
+      it had one row and probed an index on the scope alone, reading all its rows at
+      every probe.
+    - Elsewhere the scope is given as `(SELECT %s)`, a value the planner does not see, so
+      it plans for an average scope, where the unique index (one row for certain) wins."""
+    table = model._meta.db_table
+    if _unique_index_leads_with(model, column, scope_column):
+        scope = f"t.{scope_column} + 0 = %s"
+    else:
+        scope = f"t.{scope_column} = (SELECT %s::bigint)"
+    return (f"SELECT v.value FROM unnest(%s::text[]) AS v(value) CROSS JOIN LATERAL "
+            f"(SELECT 1 FROM {table} t WHERE t.{column} = v.value AND {scope} LIMIT 1) "
+            f"AS hit")
+
+
+@functools.cache
+def _unique_index_leads_with(model, column: str, scope_column: str) -> bool:
+    """Whether a unique constraint of `model` is on (column, scope_column), in that
+    order."""
+    columns = {f.name: f.column for f in model._meta.concrete_fields}
+    return any(isinstance(c, models.UniqueConstraint) and not c.condition
+               and [columns.get(name) for name in c.fields] == [column, scope_column]
+               for c in model._meta.constraints)
 
 
 def existing_values_portable(model, column, values, *, scope_column, scope_id) -> set[str]:

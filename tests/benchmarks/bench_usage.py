@@ -12,12 +12,17 @@
   printed as a comment beside it;
 - `authorize_vs_hello_ratio`: POST /api/v1/calls/authorize requests/s / GET of a trivial
   Django view, both through Django's test Client (the full middleware stack, in process, no
-  network), alternating in one loop so both see the same machine state.
+  network), alternating in one loop so both see the same machine state;
+- `authorize_pool_vs_hello_ratio`: the same for a call a plan's pool pays (a domestic call
+  of a person under a calling plan), in the same loop;
+- `authorize_p99_ms`: p99 latency of authorize (both paths in turn) under 4 concurrent
+  clients, threads of this process each with its own database connection.
 """
 
 import json
 import random
 import sys
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -33,6 +38,8 @@ RATING_CALLS = 200_000
 INGEST_BATCHES = 40
 BATCH = 1000
 AUTHORIZE_ROUNDS = 1500
+AUTHORIZE_CLIENTS = 4
+AUTHORIZE_CONCURRENT_REQUESTS = 500
 
 
 def hello(request):
@@ -207,35 +214,94 @@ def bench_ingest(org, rng, people) -> tuple[float, float]:
     return ingest_rate, rates["TABLE"]
 
 
-def bench_authorize(org, token, people) -> tuple[float, float]:
-    upn = next(u for u, c in people if c == "US")
-    body = {"userPrincipalName": upn, "calleeNumber": "+33123456789", "callType": "user_out"}
+def _authorize_post(client, body, auth):
+    return client.post("/api/v1/calls/authorize", body, content_type="application/json",
+                       **auth)
+
+
+def bench_authorize(org, token, people) -> dict[str, float]:
+    """Requests/s of authorize on the credits path (an international call, no plan covers
+    it), on the pool path (a domestic call of a person under a calling plan: the plan's
+    pool pays) and of the trivial view, alternating in one loop; then the p99 latency of
+    authorize (both paths in turn) under AUTHORIZE_CLIENTS concurrent clients, each a
+    thread with its own connection."""
+    upn = next(u for u, c in people if c == "US")  # bench0: MCOPSTN1, a domestic plan
+    credits_body = {"userPrincipalName": upn, "calleeNumber": "+33123456789",
+                    "callType": "user_out"}
+    pool_body = {"userPrincipalName": upn, "calleeNumber": "+12125550123",
+                 "callType": "user_out"}
     client = Client()
     auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
     with override_settings(ROOT_URLCONF=__name__, DEBUG=False,
                            API_RATE_LIMIT_PER_MINUTE=10 ** 9):
         clear_url_caches()
         try:
-            first = client.post("/api/v1/calls/authorize", body, content_type="application/json",
-                                **auth)
-            assert first.status_code == 200 and first.json()["allowed"], first.content
+            for body, paid_by in ((credits_body, "credits"), (pool_body, "plan_pool")):
+                first = _authorize_post(client, body, auth)
+                assert first.status_code == 200 and first.json()["allowed"], first.content
+                assert first.json()["chargedTo"] == paid_by, first.content
             assert client.get("/bench/hello/").status_code == 200
             for _ in range(100):  # warm-up, not counted: caches, connections, lazy imports
-                client.post("/api/v1/calls/authorize", body,
-                            content_type="application/json", **auth)
+                _authorize_post(client, credits_body, auth)
+                _authorize_post(client, pool_body, auth)
                 client.get("/bench/hello/")
-            t_auth = t_hello = 0.0
+            t_credits = t_pool = t_hello = 0.0
             for _ in range(AUTHORIZE_ROUNDS):
                 began = time.perf_counter()
-                client.post("/api/v1/calls/authorize", body, content_type="application/json",
-                            **auth)
-                t_auth += time.perf_counter() - began
+                _authorize_post(client, credits_body, auth)
+                t_credits += time.perf_counter() - began
+                began = time.perf_counter()
+                _authorize_post(client, pool_body, auth)
+                t_pool += time.perf_counter() - began
                 began = time.perf_counter()
                 client.get("/bench/hello/")
                 t_hello += time.perf_counter() - began
+            p99 = _authorize_p99_ms([credits_body, pool_body], auth)
         finally:
             clear_url_caches()
-    return AUTHORIZE_ROUNDS / t_auth, AUTHORIZE_ROUNDS / t_hello
+    return {"credits": AUTHORIZE_ROUNDS / t_credits, "pool": AUTHORIZE_ROUNDS / t_pool,
+            "hello": AUTHORIZE_ROUNDS / t_hello, "p99_ms": p99}
+
+
+def _authorize_p99_ms(bodies, auth) -> float:
+    """p99 of authorize's latency with AUTHORIZE_CLIENTS clients sending at once, each
+    AUTHORIZE_CONCURRENT_REQUESTS requests (the paths in turn) after a warm-up."""
+    from django.db import connections
+
+    latencies: list[float] = []
+    lock = threading.Lock()
+    start = threading.Barrier(AUTHORIZE_CLIENTS)
+    failures: list[BaseException] = []
+
+    def client_loop():
+        client = Client()
+        mine = []
+        try:
+            for i in range(20):
+                _authorize_post(client, bodies[i % len(bodies)], auth)
+            start.wait()
+            for i in range(AUTHORIZE_CONCURRENT_REQUESTS):
+                began = time.perf_counter()
+                response = _authorize_post(client, bodies[i % len(bodies)], auth)
+                mine.append(time.perf_counter() - began)
+                assert response.status_code == 200, response.content
+        except BaseException as exc:  # handed to the main thread below
+            failures.append(exc)
+            start.abort()
+        finally:
+            connections.close_all()
+            with lock:
+                latencies.extend(mine)
+
+    threads = [threading.Thread(target=client_loop) for _ in range(AUTHORIZE_CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+    latencies.sort()
+    return latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
 
 
 def run() -> dict[str, float]:
@@ -253,18 +319,22 @@ def run() -> dict[str, float]:
         app.conf.task_always_eager = False
     try:
         rating_rate = bench_rating(rng, people)
+        # Before ingestion, which would use up the plans' pools this month.
+        authorize = bench_authorize(org, token, people)
         ingest_rate, copy_rate = bench_ingest(org, rng, people)
-        auth_rate, hello_rate = bench_authorize(org, token, people)
     finally:
         if not app.conf.task_always_eager:
             app.control.purge()  # nobody consumes the benchmark's messages
         app.conf.task_always_eager = eager
     print(f"# usage: ingest {ingest_rate:.0f} rows/s, COPY {copy_rate:.0f} rows/s, "
-          f"authorize {auth_rate:.0f} req/s, hello {hello_rate:.0f} req/s "
+          f"authorize {authorize['credits']:.0f} req/s (pool path "
+          f"{authorize['pool']:.0f}), hello {authorize['hello']:.0f} req/s "
           f"({connection.vendor})", file=sys.stderr)
     return {
         "ingest_rows_per_s": ingest_rate,
         "ingest_vs_copy_ratio": ingest_rate / copy_rate,
         "rating_calls_per_s": rating_rate,
-        "authorize_vs_hello_ratio": auth_rate / hello_rate,
+        "authorize_vs_hello_ratio": authorize["credits"] / authorize["hello"],
+        "authorize_pool_vs_hello_ratio": authorize["pool"] / authorize["hello"],
+        "authorize_p99_ms": authorize["p99_ms"],
     }

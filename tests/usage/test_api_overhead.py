@@ -1,0 +1,166 @@
+"""What an API request costs besides its own work (issue 20): the browser's middleware is
+skipped (no session, no user, no person, no CSRF, no messages) without weakening the pages;
+the rate limit counts in the process and adds to Redis at most once per flush interval,
+exact within one; /healthz keeps its Redis connection; the per-request database check is
+skipped only for a connection used a moment ago."""
+
+import time
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from tests.conftest import requires_redis
+from tests.factories import PersonFactory
+from usage import api_auth
+
+from .conftest import licensed
+
+pytestmark = pytest.mark.django_db
+
+AUTHORIZE = "/api/v1/calls/authorize"
+
+
+@pytest.fixture
+def caller(org, deck):
+    return licensed(PersonFactory(organization=org, upn="ana@contoso.com",
+                                  usage_location="US"), "MCOEV", "MCOPSTN1")
+
+
+def _authorize(client, token, **extra):
+    return client.post(AUTHORIZE, {"userPrincipalName": "ana@contoso.com",
+                                   "calleeNumber": "+12125550123", "callType": "user_out"},
+                       content_type="application/json", **extra,
+                       **({"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}))
+
+
+# --- the browser's middleware ----------------------------------------------------------------
+
+
+def test_an_api_request_reads_no_session_user_or_person_and_needs_no_csrf_token(
+        caller, token, client_for, make_person):
+    # A browser signed in as a person with a French page language, CSRF checks on.
+    browser = client_for(make_person("billing_administrator", preferred_language="fr"))
+    browser.handler.enforce_csrf_checks = True
+    assert browser.cookies.get(django_settings.SESSION_COOKIE_NAME)
+
+    with CaptureQueriesContext(connection) as queries:
+        answer = _authorize(browser, token)
+
+    assert answer.status_code == 200 and answer.json()["allowed"] is True, answer.content
+    sql = " ".join(q["sql"] for q in queries.captured_queries)
+    assert "django_session" not in sql and "credits_user" not in sql, sql
+    assert "credits_personrole" not in sql, sql
+    assert not answer.cookies  # no session, no CSRF cookie set on an API answer
+    # What the API does need still runs: security headers.
+    assert answer["Content-Security-Policy"] and answer["X-Frame-Options"] == "DENY"
+    assert answer["Content-Language"] == "en"  # Accept-Language, not the person's language
+
+
+def test_a_session_cookie_alone_does_not_authenticate_an_api_request(caller, client_for,
+                                                                     make_person):
+    browser = client_for(make_person("billing_administrator"))
+    assert _authorize(browser, None).status_code == 401
+
+
+def test_pages_keep_csrf_sessions_and_the_person(client_for, make_person):
+    browser = client_for(make_person("billing_administrator", preferred_language="fr"))
+    browser.handler.enforce_csrf_checks = True
+    # A page in the person's language, signed in through the session.
+    home = browser.get("/")
+    assert home.status_code == 200 and home["Content-Language"] == "fr"
+    # A form posted without its CSRF token is refused.
+    refused = browser.post("/account/language/", {"language": "en", "next": "/"})
+    assert refused.status_code == 403
+
+
+# --- the rate limit --------------------------------------------------------------------------
+
+
+def test_the_rate_limit_adds_to_the_shared_count_once_per_interval(caller, token,
+                                                                   monkeypatch, settings):
+    settings.API_RATE_LIMIT_PER_MINUTE = 1000
+    calls = []
+    real = api_auth._add_to_shared
+
+    def spy(key, n):
+        calls.append(n)
+        return real(key, n)
+
+    monkeypatch.setattr(api_auth, "_add_to_shared", spy)
+    monkeypatch.setattr(api_auth, "_counter", api_auth.WindowCounter(flush_interval=3600))
+    client = Client()
+    codes = {_authorize(client, token).status_code for _ in range(20)}
+    assert codes == {200}
+    assert calls == [1]  # the first request flushed; the next 19 cost no round trip
+
+
+def test_the_limit_is_exact_in_one_process_and_within_one_interval_across_processes(
+        settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    window = int(time.time() // 60)
+    key = f"api-rate:1:test:{window}"
+    now = window * 60 + 1.0
+    one, two = api_auth.WindowCounter(10.0), api_auth.WindowCounter(10.0)
+    # One process: every request counts at once.
+    assert [one.count(key, now + i / 100) for i in range(5)] == [1, 2, 3, 4, 5]
+    # Another process sees the first one's requests as of its last flush (the first),
+    # then all of them once both have flushed again: at most one interval behind.
+    assert two.count(key, now) == 2  # the shared 1 from `one`'s first flush, plus its own
+    assert one.count(key, now + 10.5) == 7  # flushes its 5 more: shared 1 + 1 + 5
+    assert two.count(key, now + 10.5) == 8  # flushes: the shared count is exact again
+    assert cache.get(key) == 8
+
+
+def test_with_the_cache_down_the_limit_still_holds_in_the_process(caller, token,
+                                                                  monkeypatch, settings):
+    settings.API_RATE_LIMIT_PER_MINUTE = 3
+
+    def down(key, n):
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(api_auth, "_add_to_shared", down)
+    monkeypatch.setattr(api_auth, "_counter", api_auth.WindowCounter(flush_interval=0))
+    client = Client()
+    codes = [_authorize(client, token).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+
+
+# --- /healthz and the database check ---------------------------------------------------------
+
+
+@requires_redis
+def test_healthz_keeps_one_redis_connection(client, settings):
+    from credits.platform import views
+
+    settings.CELERY_BROKER_URL = settings.REDIS_URL
+    views._redis_clients.clear()
+    for _ in range(5):
+        answer = client.get("/healthz")
+        assert answer.status_code == 200 and answer.json()["broker"]["ok"] is True
+    pool = views._redis_clients[settings.REDIS_URL].connection_pool
+    assert pool._created_connections == 1
+
+
+def test_the_database_check_is_skipped_only_for_a_connection_used_a_moment_ago():
+    from credits.platform import dbhealth
+
+    connection.ensure_connection()
+    saved = connection.health_check_enabled, connection.health_check_done
+    try:
+        connection.health_check_enabled = True
+        for used, errors, skipped in ((0.1, False, True), (dbhealth.RECHECK_AFTER_IDLE_S + 1,
+                                                           False, False),
+                                      (0.1, True, False), (None, False, False)):
+            connection.health_check_done = False
+            connection.errors_occurred = errors
+            connection._cc_last_ok = None if used is None else time.monotonic() - used
+            dbhealth._skip_check_if_recently_used()
+            assert connection.health_check_done is skipped, (used, errors)
+    finally:
+        connection.errors_occurred = False
+        connection.health_check_enabled, connection.health_check_done = saved
