@@ -8,16 +8,18 @@ from datetime import timedelta
 from decimal import Decimal
 
 from celery.schedules import crontab
-from django.utils.translation import gettext_lazy as _
 
 from .env import BASE_DIR, VAR_DIR, env
 
 DEBUG = env.bool("DEBUG", default=False)
+# `make run` on one's own machine: development keys, plain HTTP on 127.0.0.1 and e-mails
+# in files under var/mail/, yet the app's own error pages (DEBUG only when asked for).
+LOCAL_RUN = env.bool("LOCAL_RUN", default=False) or DEBUG
 
 _DEV_SECRET = "dev-only-insecure-key-do-not-use-in-production-0123456789abcdef"
 # Outside DEBUG a real key is required: `manage.py check` and the WSGI entry point refuse
 # to start without one (config/checks.py).
-SECRET_KEY = env("SECRET_KEY", default=_DEV_SECRET if DEBUG else "")
+SECRET_KEY = env("SECRET_KEY", default=_DEV_SECRET if LOCAL_RUN else "")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -32,6 +34,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "axes",
+    # For its static files: /api/v1/docs serves Swagger UI from them, not from a CDN that
+    # the Content-Security-Policy (and an offline machine) would refuse.
+    "ninja",
     "credits",
     "usage",
     "notifications",
@@ -40,13 +45,15 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # The browser's middleware, skipped by requests under /api/ (credits.platform.middleware.
+    # PagesOnly): Django's own, wrapped. Axes acts only on a locked-out sign-in.
+    "credits.platform.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "credits.platform.middleware.CsrfViewMiddleware",
+    "credits.platform.middleware.AuthenticationMiddleware",
     "credits.platform.middleware.TenantMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "credits.platform.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "credits.platform.middleware.ContentSecurityPolicyMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
@@ -144,7 +151,8 @@ if REDIS_URL:
                                                unacked_restore_throttle=1)
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    CELERY_BROKER_URL = "filesystem://"
+    # A host name, unused by this transport, spares kombu's "No hostname" warning.
+    CELERY_BROKER_URL = "filesystem://localhost/"
     _broker_dir = VAR_DIR / "broker"
     RUNTIME_DIRS += [_broker_dir / _sub for _sub in ("queue", "processed", "control")]
     # Producers and consumers must share one folder for the filesystem transport.
@@ -172,6 +180,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "credits.tasks.auto_recharge_sweep",
         "schedule": 300.0,
     },
+    "credits-refund-sweep": {
+        "task": "credits.tasks.refund_sweep",
+        "schedule": 300.0,
+    },
     "credits-expire-funds": {
         "task": "credits.tasks.expire_funds",
         "schedule": crontab(minute=15, hour=0),
@@ -188,9 +200,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "usage.tasks.expire_exports",
         "schedule": crontab(minute=30, hour=1),
     },
+    "credits-sweep-people-imports": {
+        "task": "credits.tasks.sweep_people_imports",
+        "schedule": 300.0,
+    },
     "usage-sweep-imports": {
         "task": "usage.tasks.sweep_imports",
         "schedule": 300.0,
+    },
+    # Pulls Microsoft Graph call records for every connected organization.
+    "usage-pull-microsoft": {
+        "task": "usage.tasks.pull_microsoft_all",
+        "schedule": float(env.int("MS_PULL_INTERVAL_SECONDS", default=15 * 60)),
     },
 }
 
@@ -198,14 +219,22 @@ CELERY_BEAT_SCHEDULE = {
 API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=6000)
 
 # --- E-mail -----------------------------------------------------------------------------------
+# On one's own machine, each e-mail is a file under var/mail/ (the message center shows the
+# same notifications), not pages of text in the console.
+MAIL_DIR = VAR_DIR / "mail"
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
+if LOCAL_RUN and "EMAIL_URL" not in env.ENVIRON:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(MAIL_DIR)
+    RUNTIME_DIRS.append(MAIL_DIR)
 # A delivery holds its row lock while it talks to the SMTP server: never wait forever.
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Credits Center <no-reply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Absolute links in e-mails and exports.
-SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+# By default the address `make run` serves (WEB_PORT, 8000 unless set).
+SITE_URL = env("SITE_URL", default=f"http://127.0.0.1:{env.int('WEB_PORT', default=8000)}")
 
 # --- Payments ---------------------------------------------------------------------------------
 # The payment gateway (a class implementing credits.payments.base.PaymentGateway).
@@ -226,9 +255,32 @@ INVOICE_SELLER_TAX_ID = env("INVOICE_SELLER_TAX_ID", default="FR00000000000")
 INVOICE_TAX_RATE = Decimal(env("INVOICE_TAX_RATE", default="0"))
 INVOICE_TAX_LABEL = env("INVOICE_TAX_LABEL", default="VAT")
 
+# --- Microsoft Graph connector (usage.microsoft) ---------------------------------------------
+# Fernet key(s) that encrypt connection secrets at rest; several, comma-separated, to rotate
+# (the first encrypts). Required as soon as an organization connects; under DEBUG a fixed
+# development key stands in, so that `make run`'s demo works on a fresh machine.
+_DEV_FIELD_KEY = "ZGV2LW9ubHktZmllbGQta2V5LWRvLW5vdC11c2UtISE="
+FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY",
+                           default=_DEV_FIELD_KEY if LOCAL_RUN else "")
+# Replace the national cloud's sign-in and Graph addresses (tests, proxies), without a path.
+MS_LOGIN_BASE_URL = env("MS_LOGIN_BASE_URL", default="")
+MS_GRAPH_BASE_URL = env("MS_GRAPH_BASE_URL", default="")
+# Seconds of every HTTP request to Microsoft (connect, read).
+MS_HTTP_TIMEOUT = env.float("MS_HTTP_TIMEOUT", default=30.0)
+# Each window re-reads this much of the previous one, for rows Microsoft adds late.
+MS_PULL_OVERLAP_MINUTES = env.int("MS_PULL_OVERLAP_MINUTES", default=60)
+# How far back the first pull of a new connection reaches.
+MS_PULL_INITIAL_DAYS = env.int("MS_PULL_INITIAL_DAYS", default=30)
+# Tries of one page on 429, 503 and network errors, and the longest wait between two.
+MS_PULL_MAX_RETRIES = env.int("MS_PULL_MAX_RETRIES", default=6)
+MS_PULL_MAX_BACKOFF_SECONDS = env.int("MS_PULL_MAX_BACKOFF_SECONDS", default=120)
+# Failed pulls in a row before the connector_failing notification and the home banner.
+MS_PULL_FAILURES_BEFORE_ALERT = env.int("MS_PULL_FAILURES_BEFORE_ALERT", default=3)
+
 # --- I18N -----------------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
-LANGUAGES = [("en", _("English")), ("fr", _("French"))]
+# Each language by its own name, as language menus show them.
+LANGUAGES = [("en", "English"), ("fr", "Français")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -242,7 +294,7 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if not DEBUG and env.bool("STATIC_MANIFEST", default=True)
+        if not LOCAL_RUN and env.bool("STATIC_MANIFEST", default=True)
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
@@ -258,7 +310,7 @@ CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-if not DEBUG:
+if not LOCAL_RUN:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
@@ -268,6 +320,10 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
 # /healthz must answer plain HTTP probes from a load balancer.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Django's W003 ("CsrfViewMiddleware is not in your MIDDLEWARE") matches the dotted path
+# only, and MIDDLEWARE lists the platform's subclass, which enforces CSRF on every request
+# outside /api/. config.checks (E002, and W016 for the cookie) checks for any subclass.
+SILENCED_SYSTEM_CHECKS = ["security.W003"]
 
 # --- Logging ----------------------------------------------------------------------------------
 LOGGING = {

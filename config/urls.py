@@ -5,12 +5,14 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
 from credits.platform.errors import api_not_found
+from credits.platform.forms import SignInForm
 
 from . import api
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", auth_views.LoginView.as_view(authentication_form=SignInForm),
+         name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "accounts/password-reset/",

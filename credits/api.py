@@ -13,6 +13,9 @@ class AutoRechargeOut(Schema):
     enabled: bool
     amount: str | None
     threshold: str | None
+    mode: str = "add_amount"  # "add_amount" | "target_balance"
+    target: str | None = None  # the balance a recharge brings back ("target_balance")
+    dailyCap: str | None = None  # noqa: N815 (automatic recharges of one UTC day, at most)
     paymentMethod: str | None  # noqa: N815 (the API's field names are camelCase)
 
 

@@ -11,12 +11,13 @@ class CreditsConfig(AppConfig):
 
     def ready(self):
         # Imported here: the tasks, services and views need the app registry to be ready.
-        from . import subscribers, tasks
-        from .platform import home
+        from . import audit_text, subscribers, tasks
+        from .platform import audit_words, dbhealth, home
         from .platform.events import event_recorded, subscribe
         from .services.ledger import auto_recharge_due
         from .views import billing, licenses
 
+        dbhealth.connect()
         event_recorded.connect(tasks.enqueue_dispatch, dispatch_uid="credits.dispatch")
         auto_recharge_due.connect(tasks.on_auto_recharge_due,
                                   dispatch_uid="credits.auto_recharge_check")
@@ -24,3 +25,5 @@ class CreditsConfig(AppConfig):
         home.CARD_PROVIDERS["billing_credits"] = billing.home_card
         home.BANNER_PROVIDERS["billing_credits"] = billing.home_banners
         home.CARD_PROVIDERS["users"] = licenses.home_card
+        audit_words.register(action_name=audit_text.action_name,
+                             change_lines=audit_text.change_lines)

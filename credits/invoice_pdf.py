@@ -82,7 +82,7 @@ def _build(invoice: Invoice, language: str) -> bytes:
     doc = SimpleDocTemplate(buffer, pagesize=A4, title=title, author=settings.INVOICE_SELLER_NAME,
                             leftMargin=18 * mm, rightMargin=18 * mm, topMargin=18 * mm,
                             bottomMargin=18 * mm)
-    facts = Table([
+    rows = [
         [_("Invoice number"), invoice.number],
         [_("Invoice date"), _date(invoice.issued_at)],
         [_("Payment date"), _date(attempt.completed_at or invoice.issued_at)],
@@ -90,7 +90,10 @@ def _build(invoice: Invoice, language: str) -> bytes:
                                                                "last4": card.last4}],
         [_("Payment reference"), attempt.gateway_reference or "—"],
         [_("Credits expire"), _date(invoice.ledger_entry.expires_at)],
-    ], colWidths=[50 * mm, 120 * mm], hAlign="LEFT")
+    ]
+    if attempt.po_number:
+        rows.insert(1, [_("PO number"), attempt.po_number])
+    facts = Table(rows, colWidths=[50 * mm, 120 * mm], hAlign="LEFT")
     facts.setStyle(TableStyle([("FONTNAME", (0, 0), (0, -1), "Helvetica-Bold"),
                                ("BOTTOMPADDING", (0, 0), (-1, -1), 2)]))
     buyer_address = org.billing_address

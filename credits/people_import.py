@@ -4,7 +4,9 @@ upload on the Active users page, and "select people, assign or remove one produc
 Two CSV shapes are read, told apart by their header:
 - the admin center's "add multiple users" file (DESIGN.md section 8):
   `userPrincipalName,displayName,email,usageLocation,preferredLanguage,roles,licenses`,
-  roles and licenses separated by `;`;
+  roles and licenses separated by `;`, and an optional `creditsMonthlyLimit` column (the
+  person's monthly credits limit: an amount, or blank for no limit; a file without the
+  column leaves limits as they are);
 - a license action file: `userPrincipalName,sku,action` (action: assign or remove; the
   header may be left out).
 
@@ -37,9 +39,15 @@ from .services.licenses import (
     license_remove,
     person_set_usage_location,
 )
+from .services.spend_limits import person_spend_limit_set
+from .spend_limits import LimitError, parse_limit
 
+# The people file's optional column of the person's monthly credits limit (normalized).
+LIMIT_COLUMN = "creditsmonthlylimit"
 MAX_ROWS = 20_000
 MAX_BYTES = 5 * 1024 * 1024
+# How often (in rows) import_csv reports its progress.
+PROGRESS_EVERY = 200
 
 UPN_NAMES = {"userprincipalname", "upn", "user", "username"}
 SKU_NAMES = {"sku", "product", "license", "productsku"}
@@ -285,6 +293,12 @@ def _apply_person_row(organization, line, row, actor, grow_seats, may_create,
         if lang and lang not in ("en", "fr"):
             lang = ""
         email = (row.get("email") or "").strip().lower()
+        set_limit = LIMIT_COLUMN in row
+        if set_limit:
+            try:
+                limit = parse_limit(row[LIMIT_COLUMN], label="creditsMonthlyLimit")
+            except LimitError as exc:
+                raise _RowError(exc.message, "invalid_limit") from exc
         with transaction.atomic():
             # Locked: concurrent imports of the same file update one person in turn.
             person = _person_locked(organization, upn)
@@ -325,6 +339,11 @@ def _apply_person_row(organization, line, row, actor, grow_seats, may_create,
                 license_assign(person=person, sku=sku, actor=actor, grow_seats=grow_seats)
             if skus:
                 done.append(_("licenses: %(skus)s") % {"skus": ", ".join(skus)})
+            if set_limit and person.credits_monthly_limit != limit:
+                person = person_spend_limit_set(person=person, monthly_limit=limit,
+                                                actor=actor)
+                done.append(_("monthly credits limit: %(limit)s") % {
+                    "limit": limit if limit is not None else _("none")})
             if roles and person.email and person.user_id is None:
                 try:
                     with transaction.atomic():
@@ -360,17 +379,24 @@ def import_csv(
     grow_seats: bool = False,
     may_create_people: bool = True,
     may_set_roles: bool = True,
+    on_progress=None,
 ) -> ImportReport:
     """Read a people or license-action CSV (bytes or text) and apply it row by row.
     `grow_seats` buys the seats the file needs (the command's contract);
     `may_create_people` is False for an uploader without manage_people;
-    `may_set_roles` is False for an uploader without manage_org."""
+    `may_set_roles` is False for an uploader without manage_org;
+    `on_progress(report, rows_total)`, if given, is called once the file is read, after
+    every PROGRESS_EVERY rows and at the end (the background upload's progress)."""
     try:
         kind, rows = _read(data)
     except ValueError as exc:
         return ImportReport(fatal=str(exc))
     report = ImportReport(kind=kind)
-    for line, row, problem in rows:
+    if on_progress is not None:
+        on_progress(report, len(rows))
+    for n, (line, row, problem) in enumerate(rows, start=1):
+        if on_progress is not None and n > 1 and (n - 1) % PROGRESS_EVERY == 0:
+            on_progress(report, len(rows))
         if problem:
             report.rows.append(_text_rejected(kind, line, row, problem))
         elif kind == "licenses":
@@ -382,7 +408,19 @@ def import_csv(
                 _apply_person_row(organization, line, row, actor, grow_seats,
                                   may_create_people, may_set_roles)
             )
+    if on_progress is not None:
+        on_progress(report, len(rows))
     return report
+
+
+def check_csv(data) -> tuple[str, int]:
+    """(why the file cannot be read, or "", its number of data rows): what the upload page
+    knows before deciding to apply the file in the request or in the background."""
+    try:
+        _kind, rows = _read(data)
+    except ValueError as exc:
+        return str(exc), 0
+    return "", len(rows)
 
 
 def _text_rejected(kind, line, row, problem) -> RowResult:

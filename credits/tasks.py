@@ -14,12 +14,14 @@ from .models import Organization, RechargeAttempt
 from .platform import events
 from .selectors.billing import auto_recharge_sweep_accounts, stale_recharge_attempt_ids
 from .services.expiry import funds_expire, funds_expiring_notify
+from .services.people_imports import people_import_run, people_imports_sweep
 from .services.recharges import (
     TransientGatewayError,
     auto_recharge_run,
     recharge_attempt_give_up,
     recharge_attempt_process,
 )
+from .services.refunds import refunds_settle_pending
 
 logger = logging.getLogger(__name__)
 
@@ -104,14 +106,23 @@ def process_recharge_attempt(attempt_id: str) -> str:
 
 @shared_task
 def auto_recharge_sweep() -> int:
-    """Beat: catch any recharge the event path missed (broker down, worker died), and the
-    purchases a transient gateway error left pending."""
+    """Beat: catch any recharge the event path missed (broker down, worker died), and
+    settle the purchases the gateway left pending (no final answer, a transient error).
+
+    Each pending attempt is charged again under its own key, which never charges twice.
+    After RECHARGE_MAX_RETRIES tries, the gateway is asked what it did under the key: what
+    it confirms is credited, what it refused or never saw fails; when it cannot answer, the
+    attempt stays pending for the next sweep, up to UNCONFIRMED_AFTER (a day) after the
+    order, and then fails as `unconfirmed`. The outcome's event tells the credit roles and,
+    for a purchase that was pending, the person who ordered it."""
     done = 0
     for attempt_id in stale_recharge_attempt_ids():
         try:
             recharge_attempt_process(attempt_id=attempt_id)
         except TransientGatewayError:
             _retry_later(str(attempt_id))
+        except Exception:  # one attempt's failure must not stop the others
+            logger.exception("recharge sweep failed for attempt %s", attempt_id)
         done += 1
     for organization_id in auto_recharge_sweep_accounts():
         try:
@@ -137,3 +148,28 @@ def expire_funds() -> int:
         except Exception:  # one organization's failure must not stop the others
             logger.exception("fund expiry failed for org %s", org.pk)
     return count
+
+
+@shared_task
+def refund_sweep() -> int:
+    """Beat: settle the refunds the gateway left without an answer (a time-out), each asked
+    again under its own idempotency key, which never refunds twice."""
+    return refunds_settle_pending()
+
+
+# --- uploads of people and license CSV files ---
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def run_people_import(job_id: int) -> str | None:
+    """Apply one uploaded people or license CSV; a redelivery applies it again (each row
+    is an update the second time)."""
+    job = people_import_run(job_id=job_id)
+    return job.status if job is not None else None
+
+
+@shared_task
+def sweep_people_imports() -> dict:
+    """Every few minutes: uploads the broker lost are enqueued again; those whose worker
+    vanished end as failed."""
+    return people_imports_sweep()

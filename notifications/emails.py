@@ -51,6 +51,10 @@ def _int(value) -> int | None:
         return None
 
 
+# Brand names, the same in every language.
+EXPORT_FORMAT_NAMES = {"xlsx": "Excel", "csv-zip": "CSV"}
+
+
 def email_context(*, notification, language: str, recipient_name: str) -> dict:
     p = notification.payload
     currency = p.get("currency") or notification.organization.currency
@@ -65,6 +69,8 @@ def email_context(*, notification, language: str, recipient_name: str) -> dict:
         "threshold": formatting.money(p.get("threshold"), currency, language),
         "card": p.get("card") or "",
         "kind": p.get("kind") or "",
+        # A purchase whose person was told "not confirmed yet": the words say it is settled.
+        "was_pending": _flag(p.get("was_pending")),
         "reason_code": p.get("reason_code") or "",
         "reason": reason_clause(p.get("reason_code") or "", language),
         "declines_in_a_row": _int(p.get("declines_in_a_row")),
@@ -78,8 +84,32 @@ def email_context(*, notification, language: str, recipient_name: str) -> dict:
         "used": formatting.number(p.get("used"), language),
         "total": formatting.number(p.get("total"), language),
         "left": formatting.number(p.get("left"), language),
-        "format": (p.get("format") or "").upper(),
+        # The names on the report's buttons ("Export to Excel", "Export CSV").
+        "format": EXPORT_FORMAT_NAMES.get(p.get("format") or "",
+                                          (p.get("format") or "").upper()),
+        # auto_recharge_capped: the day's cap, and when automatic recharges start again.
+        "cap": formatting.money(p.get("cap"), currency, language),
+        "resumes_at": formatting.date_time(p.get("resumes_at"), language),
+        # refund_succeeded / refund_failed: the documents, and the billing admin's reason.
+        "invoice_number": p.get("invoice_number") or "",
+        "credit_note_number": p.get("credit_note_number") or "",
+        "refund_reason": p.get("refund_reason") or "",
+        # spend_limit_* / person_limit_*: the month's settled spend against the limit.
+        "limit": formatting.money(p.get("limit"), currency, language),
+        "spent": formatting.money(p.get("spent"), currency, language),
+        "person_name": p.get("person_name") or p.get("upn") or "",
+        # connector_failing / connector_recovered: the reason is written in every language
+        # by the connector (usage.microsoft.errors); the reader's is picked here.
+        "failures": _int(p.get("failures")),
+        "failing_since": formatting.date_time(p.get("failing_since"), language),
+        "connector_reason": _in_language(p.get("reason"), language),
     }
+
+
+def _in_language(words, language: str) -> str:
+    if isinstance(words, dict):
+        return str(words.get(language) or words.get("en") or "")
+    return str(words or "")
 
 
 def _templates(name: str, language: str, suffix: str) -> list[str]:

@@ -32,13 +32,21 @@ def recipients_for(*, organization: Organization, name: str, payload: dict) -> l
             return []
         return list(Person.objects.filter(organization=organization, pk=requester_id))
     roles = event_roles(organization=organization)[name]
-    if not roles:
-        return []
+    people = Q(roles__role__in=roles) if roles else Q(pk__in=[])
+    requester_id = _requester_id(payload) if payload.get("was_pending") is True else None
+    if requester_id is not None:
+        # A purchase that was pending: the person who ordered it was told "we will tell
+        # you", so they are told the outcome whatever their roles.
+        people |= Q(pk=requester_id)
     return list(
-        Person.objects.filter(organization=organization, roles__role__in=roles)
+        Person.objects.filter(people, organization=organization)
         .distinct()
         .order_by("display_name", "pk")
     )
+
+
+def _requester_id(payload: dict) -> int | None:
+    return catalog.object_id(payload.get("requester_person_id"))
 
 
 def _visible_to(person: Person) -> Q:

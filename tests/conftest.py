@@ -48,3 +48,13 @@ def client_for(client):
         return client
 
     return login
+
+
+@pytest.fixture(autouse=True)
+def _default_language_after_each_test():
+    """A request by a French-speaking person activates French for the thread (as it must,
+    for the response); the next test starts from the default language again."""
+    yield
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)

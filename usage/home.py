@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 
 from credits.platform import home
 from credits.templatetags.money import format_money
+from credits.templatetags.numbers import num
 
 from . import report
 
@@ -36,17 +37,52 @@ def usage_card(request) -> dict:
             "%(calls)s calls, %(spent)s of credits spent since the 1st.",
             totals.calls,
         ) % {
-            "calls": totals.calls,
+            "calls": num(totals.calls),
             "spent": format_money(totals.charge, request.organization.currency),
         },
         "lines": [ngettext("Last 7 days: %(calls)s call, %(spent)s",
                            "Last 7 days: %(calls)s calls, %(spent)s", week.calls) % {
-            "calls": week.calls,
+            "calls": num(week.calls),
             "spent": format_money(week.charge, request.organization.currency),
         }],
         "link_label": _("Open the PSTN usage report"),
+        "sparkline": _spend_sparkline(request.organization, filters),
     }
+
+
+def _spend_sparkline(organization, filters) -> dict:
+    """Credits spent per day since the 1st, as the points of a small SVG line (the CSP
+    forbids inline styles: geometry only)."""
+    days = report.report_daily(organization=organization, filters=filters, match=None)
+    width, height, pad = 240, 40, 2
+    values = [float(d.totals.charge) for d in days]
+    peak = max(values, default=0) or 1
+    step = (width - 2 * pad) / max(len(values) - 1, 1)
+    points = " ".join(
+        f"{pad + i * step:.1f},{height - pad - v / peak * (height - 2 * pad):.1f}"
+        for i, v in enumerate(values))
+    currency = organization.currency
+    return {"points": points, "width": width, "height": height,
+            "label": _("Credits spent per day since the 1st: %(first)s to %(last)s, "
+                       "peak %(peak)s") % {
+                "first": days[0].day.isoformat(), "last": days[-1].day.isoformat(),
+                "peak": format_money(max(d.totals.charge for d in days), currency)}}
+
+
+def connector_banner(request) -> str:
+    """A red banner while the Microsoft connector fails (MS_PULL_FAILURES_BEFORE_ALERT in a
+    row): the usage the page shows is not complete."""
+    from django.template.loader import render_to_string
+
+    from .microsoft.pull import connection_of, is_failing
+
+    connection = connection_of(organization=request.organization)
+    if not is_failing(connection):
+        return ""
+    return render_to_string("usage/_microsoft_banner.html", {"connection": connection},
+                            request=request)
 
 
 def register() -> None:
     home.CARD_PROVIDERS["reports_pstn_usage"] = usage_card
+    home.BANNER_PROVIDERS["reports_pstn_usage"] = connector_banner

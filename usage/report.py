@@ -6,16 +6,18 @@ call records a page at a time with keyset paging on (sort column, id): each page
 index range, however deep.
 """
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import Count, F, Max, Q, QuerySet, Sum
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from credits.models import Organization, Person
 from credits.money import CENT, ZERO
 from credits.platform.text import text_problem
+from credits.selectors.spend_limits import people_spend
 
 from . import cursors, rating
 from .models import CallRecord, ChargedTo, UsageDestinationRollup, UsagePersonDay, UsageRollup
@@ -33,6 +35,7 @@ CAPABILITIES = (
     "MCOMEETADD_DIALOUT_US", "MCOMEETACPEA", "FREECALL",
 )
 CALL_TYPES = rating.CALL_TYPE_ORDER
+LIMIT_FILTERS = ("near", "over")
 PAGE_SIZE = 50
 USER_MATCH_LIMIT = 500
 
@@ -49,6 +52,9 @@ class ReportFilters:
     context: str = ""
     charged_to: str = ""
     capability: str = ""
+    # "near": the people at 80 % or more of their monthly credits limit this month (over
+    # included); "over": at 100 % or more (credits.spend_limits).
+    limit: str = ""
 
     @property
     def start_at(self) -> datetime:
@@ -77,7 +83,7 @@ class ReportFilters:
         """The URL parameters of this view (with `changes`), empty ones left out."""
         params = {"range": self.range, "user": self.user, "call_type": self.call_type,
                   "context": self.context, "charged_to": self.charged_to,
-                  "capability": self.capability}
+                  "capability": self.capability, "limit": self.limit}
         if self.range == "custom":
             params["from"] = self.start.isoformat()
             params["to"] = self.end.isoformat()
@@ -88,7 +94,8 @@ class ReportFilters:
         """Filters that are set, for the Parameters sheet and parameters.json."""
         return {k: v for k, v in (("user", self.user), ("call_type", self.call_type),
                                   ("context", self.context), ("charged_to", self.charged_to),
-                                  ("capability", self.capability)) if v}
+                                  ("capability", self.capability),
+                                  ("limit", self.limit)) if v}
 
 
 QUERY_TEXT_MAX = 200
@@ -153,8 +160,13 @@ def filters_from_query(query, *, today: date) -> tuple[ReportFilters, dict[str, 
             errors[name] = "Not a value of this list."
             value = ""
         values[name] = value
+    limit = get("limit")
+    if limit and limit not in LIMIT_FILTERS:
+        errors["limit"] = "Not a value of this list."
+        limit = ""
     user = get("user")[:128]
-    return ReportFilters(start=start, end=end, range=kind, user=user, **values), errors
+    return ReportFilters(start=start, end=end, range=kind, user=user, limit=limit,
+                         **values), errors
 
 
 # --- who "user" means ---------------------------------------------------------------------
@@ -174,8 +186,16 @@ class UserMatch:
 
 
 def user_match(*, organization: Organization, filters: ReportFilters) -> UserMatch | None:
-    """None when the report is not filtered by user. Two small queries."""
+    """None when the report is not filtered by user. Two small queries (and one more for
+    the people near or over their monthly credits limit)."""
     q = filters.user
+    if filters.limit:
+        near = {p.pk for p, _line in people_spend(organization=organization,
+                                                  at=timezone.now(), status=filters.limit)}
+        if not q:
+            return UserMatch(tuple(sorted(near)))
+        found = user_match(organization=organization, filters=replace(filters, limit=""))
+        return UserMatch(tuple(i for i in found.person_ids if i in near))
     if not q:
         return None
     ids = Person.objects.filter(organization=organization).filter(
@@ -203,8 +223,9 @@ def _dims(filters: ReportFilters) -> dict:
     return dims
 
 
-def _rollups(model, organization, filters, match: UserMatch | None) -> QuerySet:
-    if model is UsageRollup and not _dims(filters):
+def _rollups(model, organization, filters, match: UserMatch | None,
+             lean: bool = True) -> QuerySet:
+    if lean and model is UsageRollup and not _dims(filters):
         # Filtered by nothing but the range or the user: the lean per-person-day table.
         model = UsagePersonDay
     qs = model.objects.filter(organization=organization, day__gte=filters.start,
@@ -302,6 +323,32 @@ def report_daily(*, organization: Organization, filters: ReportFilters,
     }
     return [Day(d, by_day.get(d, Totals()))
             for d in (filters.start + timedelta(days=i) for i in range(filters.days))]
+
+
+DAILY_SPLITS = ("call_type", "charged_to")
+
+
+def report_daily_by(*, organization: Organization, filters: ReportFilters,
+                    match: UserMatch | None) -> dict[str, dict[str, dict[date, Totals]]]:
+    """The daily sums split by call type and by payer, in one query: {"call_type": {code:
+    {day: Totals}}, "charged_to": {...}}, only for the values and days that have calls
+    (the charts' series)."""
+    out: dict[str, dict[str, dict[date, Totals]]] = {d: {} for d in DAILY_SPLITS}
+    for row in (_rollups(UsageRollup, organization, filters, match, lean=False)
+                .values("day", *DAILY_SPLITS).annotate(**_SUMS)):
+        part = _totals_of(row)
+        for dimension in DAILY_SPLITS:
+            by_day = out[dimension].setdefault(row[dimension] or "", {})
+            by_day[row["day"]] = _add(by_day.get(row["day"]), part)
+    return out
+
+
+def _add(a: "Totals | None", b: "Totals") -> "Totals":
+    if a is None:
+        return b
+    return Totals(calls=a.calls + b.calls, duration_s=a.duration_s + b.duration_s,
+                  billable_s=a.billable_s + b.billable_s, credit_s=a.credit_s + b.credit_s,
+                  pool_minutes=a.pool_minutes + b.pool_minutes, charge=a.charge + b.charge)
 
 
 @dataclass

@@ -9,6 +9,7 @@ On PostgreSQL, ingestion adds the same sums with `usage.pg.rollups_add_stored` i
 
 `rollups_rebuild` recomputes a range from the call records (repair, or after a bulk load
 that bypassed ingestion); it takes the same lock so it cannot interleave with an ingestion.
+It rebuilds the reconciliation report's rollups too (usage.reconciliation_rollups).
 """
 
 from collections.abc import Iterable, Sequence
@@ -26,6 +27,7 @@ from credits.services.ledger import credit_account_lock
 
 from . import pg
 from .models import CallRecord, UsageDestinationRollup, UsagePersonDay, UsageRollup
+from .reconciliation_rollups import reconciliation_rebuild
 
 _CONTEXTS = {"domestic": "domestic", "international": "international"}
 
@@ -226,4 +228,5 @@ def rollups_rebuild(*, organization: Organization, start: date | None = None,
                 row["calls"], row["duration"], row["billable"], row["credit"], row["pool"],
                 row["charge"])
         _write_added(organization.pk, people, places)
+        reconciliation_rebuild(organization=organization, calls=calls, start=start, end=end)
     return total

@@ -13,6 +13,7 @@ from django.db.models import Q, QuerySet
 from credits.models import Organization, Person
 from credits.selectors.billing import credit_balance
 from credits.selectors.licenses import licenses_at
+from credits.selectors.spend_limits import spend_facts
 
 from . import cursors, pg, rating
 from .models import ApiToken, CallRecord, Rate, RateDeck
@@ -62,16 +63,19 @@ def api_tokens(*, organization: Organization) -> QuerySet[ApiToken]:
 class _DeckCache:
     """Parsed decks per organization, reused while the deck's version is unchanged.
 
-    A cache, not state: every use first reads the deck's version from the database, so a
-    deck loaded by another process is seen at once. Bounded, and safe across threads.
+    A cache, not state: every use first reads the deck's stamp (its version and when it
+    was loaded) from the database, so a deck loaded by another process is seen at once.
+    The version alone is not enough: a deck deleted and loaded again, or a reused
+    organization id (SQLite reuses them), starts again at version 1. Bounded, and safe
+    across threads.
     """
 
     def __init__(self, size: int = 16):
         self._size = size
-        self._items: OrderedDict[int, tuple[int, rating.RateDeck]] = OrderedDict()
+        self._items: OrderedDict[int, tuple[tuple, rating.RateDeck]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, organization_id: int, version: int) -> rating.RateDeck | None:
+    def get(self, organization_id: int, version: tuple) -> rating.RateDeck | None:
         with self._lock:
             item = self._items.get(organization_id)
             if item is None or item[0] != version:
@@ -79,7 +83,7 @@ class _DeckCache:
             self._items.move_to_end(organization_id)
             return item[1]
 
-    def put(self, organization_id: int, version: int, deck: rating.RateDeck) -> None:
+    def put(self, organization_id: int, version: tuple, deck: rating.RateDeck) -> None:
         with self._lock:
             self._items[organization_id] = (version, deck)
             self._items.move_to_end(organization_id)
@@ -100,7 +104,8 @@ def rate_deck_version(*, organization: Organization) -> int:
 
 def rate_deck_for(*, organization: Organization) -> rating.RateDeck:
     """The organization's whole deck as the rating engine's lookup object."""
-    version = rate_deck_version(organization=organization)
+    version = tuple(RateDeck.objects.filter(organization=organization).values_list(
+        "version", "loaded_at").first() or (0, None))
     deck = _decks.get(organization.pk, version)
     if deck is None:
         deck = rating.RateDeck(
@@ -158,12 +163,18 @@ class CallFacts(NamedTuple):
     skus: frozenset
     balance: Decimal
     rate: rating.Rate | None
+    # The monthly spend limits (None: none) and the month's settled spend against them.
+    org_limit: Decimal | None = None
+    org_spent: Decimal = Decimal("0.00")
+    person_limit: Decimal | None = None
+    person_spent: Decimal = Decimal("0.00")
 
 
 def authorize_facts(*, organization: Organization, upn: str, direction: str, digits: str,
                     at: datetime) -> CallFacts | None:
-    """The person with this UPN (any case), the SKUs they hold at `at`, the credit balance
-    and the deck's rate for `digits`; None when no such person.
+    """The person with this UPN (any case), the SKUs they hold at `at`, the credit balance,
+    the deck's rate for `digits` and the spend limits with the month's spend against them
+    (`credits.selectors.spend_limits.spend_facts`); None when no such person.
 
     On PostgreSQL this is one round trip: call authorization sits in the set-up path of
     every call, where four queries cost more than all the rest of the request. The reads
@@ -181,7 +192,8 @@ def authorize_facts(*, organization: Organization, upn: str, direction: str, dig
         person[0], frozenset())
     return CallFacts(person[0], person[1], skus, credit_balance(organization=organization),
                      rate_lookup(organization=organization, direction=direction,
-                                 digits=digits, on=at.date()) if digits else None)
+                                 digits=digits, on=at.date()) if digits else None,
+                     *spend_facts(organization=organization, person_id=person[0], at=at))
 
 
 def rates_search(*, organization: Organization, q: str = "", direction: str = "",

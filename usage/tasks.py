@@ -38,3 +38,33 @@ def sweep_imports() -> dict:
     """Every few minutes: imports the broker lost are enqueued again, imports whose worker
     vanished end as failed, and upload files of no live import are deleted."""
     return import_jobs_sweep()
+
+
+# --- the Microsoft Graph connector ---
+
+
+@shared_task
+def pull_microsoft_all() -> int:
+    """Every 15 minutes (MS_PULL_INTERVAL_SECONDS): one pull task per connected
+    organization. A pull still running is left alone (at most one per organization)."""
+    from credits.queueing import enqueue
+
+    from .microsoft.pull import connections_to_pull
+
+    return sum(enqueue("usage.tasks.pull_microsoft", org_id, "scheduled", None)
+               for org_id in connections_to_pull())
+
+
+@shared_task
+def pull_microsoft(organization_id: int, kind: str = "scheduled",
+                   days: int | None = None) -> str:
+    """One pull (or backfill of `days` days) of one organization's call records."""
+    from credits.models import Organization
+
+    from .microsoft.pull import microsoft_pull
+
+    organization = Organization.objects.filter(pk=organization_id).first()
+    if organization is None:
+        return "no organization"
+    outcome = microsoft_pull(organization=organization, kind=kind, days=days)
+    return "ok" if outcome.ok else outcome.error_code

@@ -6,9 +6,17 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from ..models import PaymentMethod
+from ..models import AutoRechargeMode, PaymentMethod
+from ..models.billing import PO_NUMBER_MAX_LENGTH
 from ..money import AMOUNT_MAX_LENGTH, AmountError, parse_whole_amount
 from ..payments.cards import card_expired, luhn_ok
+from ..recharge_rules import (
+    RechargeSettings,
+    SettingError,
+    clean_po_number,
+    recharge_settings_errors,
+    trigger_above_max_message,
+)
 
 
 class AccessibleForm(forms.Form):
@@ -39,6 +47,36 @@ class WholeAmountField(forms.CharField):
             raise forms.ValidationError(error.message, code=error.code) from error
 
 
+class TriggerField(WholeAmountField):
+    """The trigger: above the maximum, the message says why it could never be reached."""
+
+    def clean(self, value):
+        try:
+            return super().clean(value)
+        except forms.ValidationError as error:
+            if error.code == "max":
+                raise forms.ValidationError(trigger_above_max_message(), code="max") from error
+            raise
+
+
+class PoNumberField(forms.CharField):
+    def __init__(self, **kwargs):
+        super().__init__(
+            label=_("PO number (optional)"), required=False,
+            help_text=_("Your purchase order number, printed on the invoice."),
+            # No CharField length check: clean_po_number's message names the field.
+            widget=forms.TextInput(attrs={"maxlength": str(PO_NUMBER_MAX_LENGTH),
+                                          "autocomplete": "off"}),
+            **kwargs)
+
+    def clean(self, value):
+        # Not CharField's own validators (NUL, length): their messages name no field.
+        try:
+            return clean_po_number(self.to_python(value))
+        except SettingError as error:
+            raise forms.ValidationError(error.message, code=error.code) from error
+
+
 class CardChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj):
         return _("%(card)s, expires %(expiry)s") % {"card": obj.label,
@@ -64,6 +102,7 @@ class AddFundsForm(AccessibleForm):
         help_text=_("A whole number between 50 and 100,000 in your billing currency."),
         error_messages={"required": _("Amount: enter how much to add.")},
     )
+    po_number = PoNumberField()
     # Generated once per form: confirming the same order twice buys once.
     request_key = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
 
@@ -79,15 +118,33 @@ class AddFundsForm(AccessibleForm):
 
 class AutoRechargeForm(AccessibleForm):
     enabled = forms.BooleanField(label=_("Turn on auto-recharge"), required=False)
+    mode = forms.ChoiceField(
+        label=_("How much to recharge"), choices=AutoRechargeMode.choices, required=False,
+        widget=forms.RadioSelect, initial=AutoRechargeMode.ADD_AMOUNT,
+    )
     amount = WholeAmountField(
         label=_("Add this amount"), required=False,
         help_text=_("Whole number, at least 50. A recharge adds whole multiples of it, "
                     "enough to bring the balance back above the trigger."),
     )
-    trigger = WholeAmountField(
-        label=_("When balance is below"), required=False,
-        help_text=_("Whole number, at least 50."),
+    target = WholeAmountField(
+        label=_("Recharge to this balance"), required=False,
+        help_text=_("Whole number, at least 50 above the trigger. A recharge adds what "
+                    "brings the balance back to it, in one charge."),
     )
+    trigger = TriggerField(
+        label=_("When balance is below"), required=False,
+        help_text=_("Whole number, at least 50, at most 20 times the amount added."),
+    )
+    daily_cap = WholeAmountField(
+        label=_("Daily cap"), required=False,
+        help_text=_("Optional. Automatic recharges of one day (UTC) add up to at most this. "
+                    "Empty: ten times one recharge, at least 1,000."),
+    )
+    po_number = PoNumberField()
+    # The amount the confirmation step showed (0: none): the save refuses another one.
+    confirm_charge = forms.DecimalField(widget=forms.HiddenInput, required=False,
+                                        max_digits=14, decimal_places=2)
 
     def __init__(self, *args, organization, **kwargs):
         super().__init__(*args, **kwargs)
@@ -97,17 +154,35 @@ class AutoRechargeForm(AccessibleForm):
 
     def clean(self):
         data = super().clean()
+        data["mode"] = data.get("mode") or AutoRechargeMode.ADD_AMOUNT
         if data.get("enabled"):
-            if not data.get("amount") and "amount" not in self.errors:
+            needed = ("amount" if data["mode"] == AutoRechargeMode.ADD_AMOUNT else "target")
+            if needed == "amount" and not data.get("amount") and "amount" not in self.errors:
                 self.add_error("amount", _("Add this amount: enter a whole number of at "
                                            "least 50 to turn auto-recharge on."))
+            if needed == "target" and not data.get("target") and "target" not in self.errors:
+                self.add_error("target", _("Recharge to this balance: enter a whole number "
+                                           "at least 50 above the trigger to turn "
+                                           "auto-recharge on."))
             if not data.get("trigger") and "trigger" not in self.errors:
                 self.add_error("trigger", _("When balance is below: enter a whole number of "
                                             "at least 50 to turn auto-recharge on."))
             if not data.get("payment_method") and "payment_method" not in self.errors:
                 self.add_error("payment_method", _("Payment method: choose the card that "
                                                    "pays for recharges."))
+            for error in recharge_settings_errors(
+                    mode=data["mode"], trigger=data.get("trigger"), amount=data.get("amount"),
+                    target=data.get("target"), daily_cap=data.get("daily_cap")):
+                if error.field not in self.errors:
+                    self.add_error(error.field, error.message)
         return data
+
+    def recharge_settings(self) -> RechargeSettings:
+        """The settings a valid, enabled form would save."""
+        data = self.cleaned_data
+        return RechargeSettings(mode=data["mode"], trigger=data["trigger"],
+                                amount=data.get("amount"), target=data.get("target"),
+                                daily_cap=data.get("daily_cap"))
 
 
 class PaymentMethodForm(AccessibleForm):
@@ -123,7 +198,9 @@ class PaymentMethodForm(AccessibleForm):
     )
     exp_year = forms.TypedChoiceField(
         label=_("Expiry year"), coerce=int, choices=[],
-        error_messages={"required": _("Expiry year: choose the year.")},
+        error_messages={"required": _("Expiry year: choose the year."),
+                        "invalid_choice": _("Expiry year: choose a year from the list; a "
+                                            "card of a past year has expired.")},
     )
     cvc = forms.CharField(
         label=_("Security code (CVC)"), max_length=4, min_length=3,
@@ -136,9 +213,13 @@ class PaymentMethodForm(AccessibleForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        year = timezone.now().year
-        # One year back so that an expired card gets its own clear message.
-        self.fields["exp_year"].choices = [(y, str(y)) for y in range(year - 1, year + 16)]
+        today = timezone.now()
+        # From this year on (a card of a past year has expired); the month is then checked
+        # in clean(). The preset date is never in the past.
+        self.fields["exp_year"].choices = [(y, str(y))
+                                           for y in range(today.year, today.year + 16)]
+        self.fields["exp_month"].initial = today.month
+        self.fields["exp_year"].initial = today.year + 1
 
     def clean_number(self):
         number = "".join(ch for ch in self.cleaned_data["number"] if not ch.isspace()

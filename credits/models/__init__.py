@@ -18,6 +18,7 @@ from ..platform.models import (
     UserManager,
 )
 from .billing import (
+    AutoRechargeMode,
     CreditAccount,
     Invoice,
     InvoiceSequence,
@@ -32,8 +33,20 @@ from .billing import (
     SimulatedGatewayCharge,
 )
 from .licenses import LicenseAssignment, MinutePool, Subscription
+from .people_imports import PeopleImportJob, PeopleImportRow, PeopleImportStatus
+from .refunds import (
+    CreditNote,
+    CreditNoteSequence,
+    Refund,
+    RefundStatus,
+    SimulatedGatewayRefund,
+)
+from .spend import SpendCounter
 
 __all__ = [
+    "PeopleImportJob",
+    "PeopleImportRow",
+    "PeopleImportStatus",
     "AuditEntry",
     "BillingAccountType",
     "DomainEvent",
@@ -43,6 +56,7 @@ __all__ = [
     "PersonRole",
     "User",
     "UserManager",
+    "AutoRechargeMode",
     "CreditAccount",
     "Invoice",
     "InvoiceSequence",
@@ -58,4 +72,10 @@ __all__ = [
     "LicenseAssignment",
     "MinutePool",
     "Subscription",
+    "CreditNote",
+    "CreditNoteSequence",
+    "Refund",
+    "RefundStatus",
+    "SimulatedGatewayRefund",
+    "SpendCounter",
 ]

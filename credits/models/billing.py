@@ -18,7 +18,7 @@ Design:
 import uuid
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -27,6 +27,7 @@ from ..payments.cards import card_expired
 from ..platform.models import Organization, Person
 
 __all__ = [
+    "AutoRechargeMode",
     "CreditAccount",
     "LedgerKind",
     "LedgerEntry",
@@ -42,6 +43,17 @@ __all__ = [
 ]
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
+# A target balance sits at least this far above the trigger (whole units, account currency).
+TARGET_MARGIN = MIN_AMOUNT
+# The smallest daily cap of automatic recharges a person may set (account currency).
+DAILY_CAP_FLOOR = 1000
+# A purchase order number, as the buyer's accounts payable wrote it.
+PO_NUMBER_MAX_LENGTH = 40
+
+
+class AutoRechargeMode(models.TextChoices):
+    ADD_AMOUNT = "add_amount", _("Add this amount")
+    TARGET_BALANCE = "target_balance", _("Recharge to this balance")
 
 
 class CreditAccount(models.Model):
@@ -72,6 +84,28 @@ class CreditAccount(models.Model):
         related_name="+",
         verbose_name=_("payment method"),
     )
+    auto_recharge_mode = models.CharField(
+        _("recharge mode"), max_length=16, choices=AutoRechargeMode.choices,
+        default=AutoRechargeMode.ADD_AMOUNT,
+    )
+    # "Recharge to this balance": whole, at least the trigger + TARGET_MARGIN.
+    auto_recharge_target = models.DecimalField(
+        _("recharge to this balance"), null=True, blank=True, **MONEY
+    )
+    # Automatic recharges of one UTC day add up to at most this (whole, account currency);
+    # None: the default rule of credits.recharge_rules.
+    auto_recharge_daily_cap = models.DecimalField(
+        _("daily cap"), null=True, blank=True, **MONEY
+    )
+    # Copied onto each automatic recharge, and so onto its invoice.
+    auto_recharge_po_number = models.CharField(
+        _("PO number"), max_length=PO_NUMBER_MAX_LENGTH, blank=True
+    )
+    # Settled credits usage of one UTC calendar month (credits.spend_limits), at most this
+    # much; None: no limit.
+    monthly_spend_limit = models.DecimalField(
+        _("monthly spend limit"), null=True, blank=True, **MONEY
+    )
     declines_in_a_row = models.PositiveIntegerField(default=0)
     # Back-off after a failed automatic recharge: no new attempt before this instant.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
@@ -95,11 +129,35 @@ class CreditAccount(models.Model):
             models.CheckConstraint(
                 condition=Q(auto_recharge_enabled=False)
                 | Q(
-                    auto_recharge_amount__isnull=False,
                     auto_recharge_trigger__isnull=False,
                     auto_recharge_payment_method__isnull=False,
-                ),
+                )
+                & (Q(auto_recharge_mode="add_amount", auto_recharge_amount__isnull=False)
+                   | Q(auto_recharge_mode="target_balance",
+                       auto_recharge_target__isnull=False)),
                 name="credit_account_recharge_complete_when_on",
+            ),
+            models.CheckConstraint(
+                condition=Q(auto_recharge_mode__in=["add_amount", "target_balance"]),
+                name="credit_account_recharge_mode_known",
+            ),
+            models.CheckConstraint(
+                condition=Q(auto_recharge_target__isnull=True)
+                | Q(auto_recharge_target__gte=MIN_AMOUNT, auto_recharge_target__lte=MAX_AMOUNT),
+                name="credit_account_recharge_target_range",
+            ),
+            models.CheckConstraint(
+                condition=~Q(auto_recharge_mode="target_balance")
+                | Q(auto_recharge_target__isnull=True)
+                | Q(auto_recharge_trigger__isnull=True)
+                | Q(auto_recharge_target__gte=F("auto_recharge_trigger") + TARGET_MARGIN),
+                name="credit_account_recharge_target_above_trigger",
+            ),
+            models.CheckConstraint(
+                condition=Q(auto_recharge_daily_cap__isnull=True)
+                | Q(auto_recharge_daily_cap__gte=DAILY_CAP_FLOOR,
+                    auto_recharge_daily_cap__lte=MAX_AMOUNT),
+                name="credit_account_recharge_daily_cap_range",
             ),
             models.CheckConstraint(
                 condition=Q(low_balance_threshold__isnull=True) | Q(low_balance_threshold__gte=0),
@@ -120,8 +178,12 @@ class LedgerKind(models.TextChoices):
     ADJUSTMENT = "adjustment", _("Adjustment")
 
 
-# Kinds that bring money in and therefore form an expiring lot (12 months, FIFO).
+# Kinds bought with money: purchases and automatic recharges.
 LOT_KINDS = (LedgerKind.PURCHASE, LedgerKind.AUTO_RECHARGE)
+# The lots of the expiry rule (12 months, first in, first out): every entry that brings
+# money in, so the bought kinds above and credit adjustments (a goodwill credit is a lot
+# of its own). Usage, expiries, refunds and debit adjustments consume them.
+LOT_ENTRIES = Q(amount__gt=0)
 
 
 class LedgerEntryImmutable(Exception):
@@ -178,8 +240,10 @@ class LedgerEntry(models.Model):
         verbose_name_plural = _("ledger entries")
         ordering = ["-created_at", "-id"]
         constraints = [
+            # The key first: a batch's charge keys are looked up by this index alone
+            # (credits.platform.db.existing_values_pg_sql), whatever the statistics.
             models.UniqueConstraint(
-                fields=["account", "idempotency_key"], name="ledger_unique_key_per_account"
+                fields=["idempotency_key", "account"], name="ledger_unique_key_per_account"
             ),
             models.CheckConstraint(
                 condition=(
@@ -291,10 +355,14 @@ class RechargeAttempt(models.Model):
     # A one-time purchase form's own key: submitting the same confirmation twice buys once.
     request_key = models.CharField(max_length=64, blank=True)
     actor_label = models.CharField(max_length=200, blank=True)
+    # The buyer's address, for the audit entry written when the charge settles.
+    actor_ip = models.GenericIPAddressField(null=True, blank=True)
     actor = models.ForeignKey(
         Person, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     balance_before = models.DecimalField(null=True, blank=True, **MONEY)
+    # The buyer's purchase order number, printed on the invoice.
+    po_number = models.CharField(_("PO number"), max_length=PO_NUMBER_MAX_LENGTH, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 
@@ -391,6 +459,8 @@ class SimulatedGatewayCard(models.Model):
     exp_year = models.PositiveSmallIntegerField()
     # For processing_error cards: how many more charges fail transiently (None: all).
     transient_errors_left = models.IntegerField(null=True, blank=True)
+    # What a refund of this card's charges does ("": succeeds; credits.payments.simulated).
+    refund_behaviour = models.CharField(max_length=32, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self):

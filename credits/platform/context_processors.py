@@ -19,14 +19,18 @@ NAV = [
     (_("Reports"), None, None, [
         (_("PSTN usage"), "reports_pstn_usage", frozenset({"view_usage"})),
         (_("Minute pools"), "reports_minute_pools", frozenset({"view_usage"})),
+        (_("Reconciliation"), "reports_reconciliation", frozenset({"view_usage"})),
         (_("Downloads"), "reports_downloads", frozenset({"view_usage"})),
     ]),
-    (_("Notifications"), "notifications", SIGNED_IN, []),
+    # The message center: "Notifications" is the name of the settings page under Settings.
+    (_("Message center"), "notifications", SIGNED_IN, []),
     (_("Settings"), None, None, [
         (_("Org settings"), "settings_org", frozenset({"view_settings"})),
         (_("Notifications"), "settings_notifications", frozenset({"view_settings"})),
         (_("Rates"), "settings_rates", frozenset({"view_rates"})),
         (_("API tokens"), "settings_api_tokens", frozenset({"manage_api_tokens"})),
+        (_("Microsoft connection"), "settings_microsoft",
+         frozenset({"manage_api_tokens", "view_settings"})),
         (_("Audit log"), "settings_audit", frozenset({"view_audit"})),
     ]),
 ]
@@ -79,5 +83,7 @@ def admin_center(request):
         "organization": person.organization,
         # The top bar's people search leads to Active users: only for who may open it.
         "may_search_users": person_may(person, frozenset({"view_people"})),
+        # The top bar's gear opens Org settings: only for who may open it.
+        "may_open_settings": person_may(person, frozenset({"view_settings"})),
         "unread_count": 0,
     }

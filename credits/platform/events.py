@@ -13,6 +13,7 @@ it, so one bad handler cannot hold up the events behind it.
 import logging
 from collections import defaultdict
 from collections.abc import Callable
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -39,14 +40,17 @@ def subscribe(name: str, handler: Callable[[DomainEvent], None]) -> None:
 
 
 def event_emit(
-    *, organization: Organization, name: str, payload: dict, dedupe_key: str
+    *, organization: Organization, name: str, payload: dict, dedupe_key: str,
+    occurred_at: datetime | None = None,
 ) -> DomainEvent | None:
     """Record an event in the current transaction; returns None when this occurrence
-    (same dedupe_key) was already recorded."""
+    (same dedupe_key) was already recorded. `occurred_at` dates an event about the past
+    (a pool used up by calls imported later) when it happened, not when it was noticed."""
     try:
         with transaction.atomic():
             event = DomainEvent.objects.create(
-                organization=organization, name=name, payload=payload, dedupe_key=dedupe_key
+                organization=organization, name=name, payload=payload, dedupe_key=dedupe_key,
+                **({"occurred_at": occurred_at} if occurred_at is not None else {}),
             )
     except IntegrityError:
         return None

@@ -129,6 +129,11 @@ class Person(models.Model):
     user = models.OneToOneField(
         User, on_delete=models.SET_NULL, null=True, blank=True, related_name="person"
     )
+    # The person's settled credits usage of one UTC calendar month, at most this much
+    # (account currency, 2 places; credits.spend_limits); None: no limit of their own.
+    credits_monthly_limit = models.DecimalField(
+        _("monthly credits limit"), max_digits=14, decimal_places=2, null=True, blank=True
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

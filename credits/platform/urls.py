@@ -10,4 +10,5 @@ urlpatterns = [
     path("account/language/", views.set_language, name="set_language"),
     path("settings/", views.settings_org, name="settings_org"),
     path("settings/audit/", views.audit_log, name="settings_audit"),
+    path("settings/audit/export/", views.audit_log_export, name="settings_audit_export"),
 ]

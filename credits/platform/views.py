@@ -1,21 +1,28 @@
 """The platform's pages: home, organization settings, audit log, language choice, and the
 health check."""
 
+import csv
+import json
 import os
+from datetime import UTC
 
 from django.conf import settings
 from django.core.paginator import Paginator
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from kombu import Connection
 
 from . import selectors
 from .access import permission, public, signed_in
-from .forms import LanguageForm
+from .audit_words import action_name, change_lines
+from .csvsafe import neutralize
+from .forms import AuditFilterForm, LanguageForm
 from .home import banners_for, cards_for
 from .services import Actor, person_set_language
 
@@ -31,11 +38,59 @@ def settings_org(request):
     return render(request, "credits/settings_org.html", {"org": request.organization})
 
 
+def _audit_filtered(request):
+    org = request.organization
+    form = AuditFilterForm(request.GET or None,
+                           people=selectors.audit_actors(organization=org),
+                           actions=selectors.audit_actions(organization=org))
+    data = form.cleaned_data if form.is_bound and form.is_valid() else {}
+    entries = selectors.audit_entries_filtered(
+        organization=org, q=data.get("q") or "", actor_id=data.get("actor"),
+        action=data.get("action") or "", start=data.get("start"), end=data.get("end"))
+    return form, entries
+
+
+def _currency(request) -> str:
+    """The organization's billing currency: the audit log's amounts are in it."""
+    return request.organization.currency or "USD"
+
+
 @permission("view_audit")
 def audit_log(request):
-    entries = selectors.audit_entries(organization=request.organization)
+    form, entries = _audit_filtered(request)
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
-    return render(request, "credits/audit_log.html", {"page": page})
+    keep = {k: v for k, v in request.GET.items() if k != "page" and v}
+    return render(request, "credits/audit_log.html", {
+        "page": page, "form": form, "querystring_base": urlencode(keep),
+        "export_url": reverse("settings_audit_export") + ("?" + urlencode(keep) if keep
+                                                         else ""),
+        "filtered": bool(keep), "currency": _currency(request)})
+
+
+AUDIT_EXPORT_LIMIT = 100_000
+
+
+@permission("view_audit")
+def audit_log_export(request):
+    """The filtered audit log as CSV (UTF-8 with a BOM, for Excel), newest first."""
+    _form, entries = _audit_filtered(request)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    stamp = timezone.now().astimezone(UTC).date().isoformat()
+    response["Content-Disposition"] = f'attachment; filename="Audit log {stamp}.csv"'
+    response.write("\ufeff")
+    writer = csv.writer(response, lineterminator="\r\n")
+    # "action" and "changes_json" are for machines; "action_name" and "changes" are the
+    # page's words, in the reader's language.
+    writer.writerow(["time_utc", "who", "ip_address", "action", "action_name", "object",
+                     "changes", "changes_json"])
+    currency = _currency(request)
+    for e in entries[:AUDIT_EXPORT_LIMIT].iterator(chunk_size=2000):
+        writer.writerow([neutralize(v) for v in (
+            e.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"), e.actor_label,
+            e.ip_address or "", e.action, action_name(e.action), e.target_label,
+            "; ".join(change_lines(e.changes, currency=currency)),
+            json.dumps(e.changes, ensure_ascii=False, sort_keys=True))])
+    return response
 
 
 @signed_in
@@ -59,8 +114,30 @@ def set_language(request):
     return response
 
 
+_redis_clients: dict[str, object] = {}
+
+
+def _redis_ping(url: str) -> None:
+    """PING the broker's Redis on a client kept for the process: its pool keeps the
+    connection open between probes, instead of a connection opened and closed per probe.
+    A dropped connection is opened again by the pool on the next probe."""
+    client = _redis_clients.get(url)
+    if client is None:
+        import redis
+
+        client = _redis_clients[url] = redis.Redis.from_url(
+            url, socket_connect_timeout=2, socket_timeout=2, health_check_interval=0)
+    client.ping()
+
+
 def _broker_status() -> tuple[bool, str]:
     url = settings.CELERY_BROKER_URL
+    if url.startswith(("redis://", "rediss://")):
+        try:
+            _redis_ping(url)
+            return True, "ok"
+        except Exception as exc:  # any failure to reach Redis means the broker is down
+            return False, f"unavailable ({type(exc).__name__})"
     try:
         with Connection(
             url,

@@ -9,6 +9,7 @@ module; it knows neither: after a change that leaves the balance below the auto-
 trigger it sends `auto_recharge_due` after commit, and the tasks module enqueues the check.
 """
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +26,12 @@ from ..money import ZERO, money
 from ..platform.db import copy_rows, existing_values
 from ..platform.events import event_emit
 from ..platform.services import Actor, ServiceError, audit_record
-from ..selectors.billing import days_left_at_recent_rate, purchase_eligibility
+from ..selectors.billing import (
+    balance_below_warning,
+    days_left_at_recent_rate,
+    purchase_eligibility,
+)
+from .spend_limits import SpendItem, spend_counters_add
 
 __all__ = [
     "UsageCharge",
@@ -75,6 +81,8 @@ class UsageCharge:
     amount: Decimal  # >= 0, 2 decimal places, account currency
     description: str
     occurred_at: datetime  # aware UTC
+    # Whose call it was, for the person's monthly spend limit (None: nobody's).
+    person_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -117,7 +125,7 @@ def credits_charge_usage_batch(
     before = account.balance
     balance = before
     now = timezone.now()
-    charged, duplicates, entries = [], [], []
+    charged, duplicates, entries, spend = [], [], [], []
     seen: set[str] = set()
     total = ZERO
     for charge in charges:
@@ -133,10 +141,13 @@ def credits_charge_usage_batch(
         total += amount
         entries.append(_UsageEntry(-amount, balance, charge.key,
                                    (charge.description or "")[:200], charge.occurred_at))
+        spend.append(SpendItem(amount, charge.occurred_at, charge.person_id))
     if entries:
         _insert_usage_entries(account, entries, now)
         account.balance = balance
         account.save(update_fields=["balance", "updated_at"])
+        # The month's spend moves with the entries, under the same lock.
+        spend_counters_add(account=account, items=spend)
         _emit_crossings(account=account, before=before, entries=entries)
         recharge_check_on_commit(account)
     return ChargeBatchResult(charged_keys=charged, duplicate_keys=duplicates, total=total,
@@ -183,16 +194,25 @@ def _emit_crossings(*, account: CreditAccount, before: Decimal, entries) -> None
 },
                 dedupe_key=f"balance_zero:{account.pk}:{entry.idempotency_key}"[:200],
             )
-        if threshold is not None and not low_done and prev >= threshold > after:
+        if (not low_done and balance_below_warning(balance=after, threshold=threshold)
+                and not balance_below_warning(balance=prev, threshold=threshold)):
             low_done = True
-            days = days_left_at_recent_rate(organization=org, balance=account.balance)
-            event_emit(
-                organization=org, name="balance_low",
-                payload={"balance": str(money(account.balance)), "currency": account.currency,
-                         "threshold": str(money(threshold)), "days_left": days},
-                dedupe_key=f"balance_low:{account.pk}:{entry.idempotency_key}"[:200],
-            )
+            _balance_low_emit(account=account,
+                              occurrence=f"balance_low:{account.pk}:{entry.idempotency_key}")
         prev = after
+
+
+def _balance_low_emit(*, account: CreditAccount, occurrence: str) -> None:
+    """The balance_low notification of one occurrence: a crossing below the warning level,
+    or a level set above the balance."""
+    org = account.organization
+    days = days_left_at_recent_rate(organization=org, balance=account.balance)
+    event_emit(
+        organization=org, name="balance_low",
+        payload={"balance": str(money(account.balance)), "currency": account.currency,
+                 "threshold": str(money(account.low_balance_threshold)), "days_left": days},
+        dedupe_key=occurrence[:200],
+    )
 
 
 def recharge_check_on_commit(account: CreditAccount) -> None:
@@ -227,32 +247,30 @@ def credit_account_set_low_balance_threshold(
         return
     account.low_balance_threshold = threshold
     account.save(update_fields=["low_balance_threshold", "updated_at"])
-    audit_record(organization=organization, actor=Actor.coerce(actor),
-                 action="credits.low_balance_threshold", target=account,
-                 changes={"low_balance_threshold": {
-                     "from": None if before is None else str(before),
-                     "to": None if threshold is None else str(threshold)}})
+    entry = audit_record(organization=organization, actor=Actor.coerce(actor),
+                         action="credits.low_balance_threshold", target=account,
+                         changes={"low_balance_threshold": {
+                             "from": None if before is None else str(before),
+                             "to": None if threshold is None else str(threshold)}})
+    # A level set above the balance is a crossing too, unless the balance was already
+    # under the previous level (that occurrence was told).
+    if (balance_below_warning(balance=account.balance, threshold=threshold)
+            and not balance_below_warning(balance=account.balance, threshold=before)):
+        _balance_low_emit(account=account, occurrence=(
+            f"balance_low:{account.pk}:level:{entry.pk}"))
 
 
-@transaction.atomic
 def credits_adjust(
     *, organization: Organization, amount: Decimal, reason: str, actor, key: str = ""
 ) -> LedgerEntry:
-    """A correction by support staff: a new signed `adjustment` entry (entries never change)."""
-    amount = money(amount)
-    if amount == 0:
-        raise ServiceError(_("An adjustment cannot be zero."), field="amount")
-    if not reason.strip():
-        raise ServiceError(_("Say why the balance is adjusted."), field="reason")
-    actor = Actor.coerce(actor)
-    account = credit_account_lock(organization=organization)
-    key = key or f"adjustment:{timezone.now().timestamp()}:{actor.label}"
-    entry = ledger_append(account=account, kind=LedgerKind.ADJUSTMENT, amount=amount,
-                          key=key, description=reason, actor=actor)
-    audit_record(organization=organization, actor=actor, action="credits.adjust",
-                 target=entry, changes={"amount": str(amount), "reason": reason})
-    recharge_check_on_commit(account)
-    return entry
+    """For code with no person's form behind it (tests, benchmarks, scripts): an adjustment
+    of services.adjustments under the reference `key`, or a new unique one, with a debit
+    below zero confirmed. People adjust through that module's `balance_adjust`."""
+    from .adjustments import balance_adjust  # it builds on this module
+
+    return balance_adjust(organization=organization, amount=amount, reason=reason,
+                          reference=key or f"auto-{uuid.uuid4().hex}", actor=actor,
+                          confirm_below_zero=True).entry
 
 
 def ledger_append(*, account, kind, amount, key, description, actor: Actor, attempt=None,

@@ -359,7 +359,8 @@ def _select_pools_for_update(organization, keys) -> dict[PoolKey, MinutePool]:
     return {PoolKey(p.kind, p.country, p.month): p for p in pools}
 
 
-def _alert(organization, pool: MinutePool, key: PoolKey, level: int, total: int) -> None:
+def _alert(organization, pool: MinutePool, key: PoolKey, level: int, total: int,
+           at: datetime) -> None:
     name = f"pool_{level}"
     event_emit(
         organization=organization,
@@ -374,6 +375,9 @@ def _alert(organization, pool: MinutePool, key: PoolKey, level: int, total: int)
             "left": max(0, total - pool.used_minutes),
         },
         dedupe_key=f"{name}:{organization.pk}:{key.kind}:{key.country or '-'}:{key.month:%Y-%m}",
+        # When the call that crossed the level started: in the pool's own month, however
+        # late its calls arrive.
+        occurred_at=at,
     )
 
 
@@ -403,10 +407,10 @@ def pools_take_minutes(
         if total > 0:
             if not pool.alerted_80 and pool.used_minutes * 100 >= total * 80:
                 pool.alerted_80 = True
-                _alert(organization, pool, key, 80, total)
+                _alert(organization, pool, key, 80, total, at)
             if not pool.alerted_100 and pool.used_minutes >= total:
                 pool.alerted_100 = True
-                _alert(organization, pool, key, 100, total)
+                _alert(organization, pool, key, 100, total, at)
     now = timezone.now()
     changed = []
     for key, total in touched.items():

@@ -4,11 +4,14 @@
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import Http404
-from django.shortcuts import redirect, render
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from .. import products as P
@@ -20,8 +23,10 @@ from ..forms.licenses import (
     SeatsForm,
     country_name,
 )
-from ..models import Person
-from ..people_import import LicenseAction, bulk_apply, import_csv
+from ..forms.spend_limits import PersonLimitForm
+from ..models import PeopleImportJob, Person
+from ..people_import import ImportReport, LicenseAction, RowResult, bulk_apply, check_csv
+from ..platform import csvsafe
 from ..platform.access import permission
 from ..platform.roles import ROLES_BY_CODE
 from ..platform.selectors import person_get
@@ -33,6 +38,7 @@ from ..selectors.licenses import (
     person_licenses,
     seat_summary,
 )
+from ..selectors.spend_limits import person_spend
 from ..services.licenses import (
     LicenseError,
     licenses_set,
@@ -40,6 +46,7 @@ from ..services.licenses import (
     subscription_ensure,
     subscription_set_seats,
 )
+from ..services.people_imports import people_import_start
 
 PAGE_SIZE = 50
 
@@ -86,9 +93,11 @@ def users(request):
             "aria": "ascending" if current == column else (
                 "descending" if current == f"-{column}" else "none"),
         }
-    return render(
+    partial = request.headers.get("HX-Request") and not request.headers.get(
+        "HX-History-Restore-Request")
+    response = render(
         request,
-        "credits/licenses/users.html",
+        "credits/licenses/_users_list.html" if partial else "credits/licenses/users.html",
         {
             "form": form,
             "page": page,
@@ -100,6 +109,8 @@ def users(request):
             "bulk_form": BulkLicenseForm(),
         },
     )
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 # --- a person's Licenses and apps ---------------------------------------------------------
@@ -171,6 +182,10 @@ def person_licenses_page(request, pk):
             "may_edit": may_edit,
             "country": country_name(person.usage_location),
             "checked": set(form["products"].value() or []),
+            "line": person_spend(person=person, at=timezone.now()),
+            "limit_form": PersonLimitForm(initial={"monthly_limit": (
+                "" if person.credits_monthly_limit is None
+                else person.credits_monthly_limit)}),
         },
     )
 
@@ -207,25 +222,94 @@ def users_bulk(request):
 
 @permission("manage_licenses")
 def users_import(request):
+    """Upload a people or license CSV. A file that cannot be read is refused here; a small
+    one is applied in the request and its results shown at once; a large one runs in the
+    background and the page follows it (credits.services.people_imports)."""
     form = LicenseCsvForm()
     if request.method == "POST":
         form = LicenseCsvForm(request.POST, request.FILES)
         if form.is_valid():
-            report = import_csv(
-                organization=request.organization,
-                data=form.cleaned_data["file"].read(),
-                actor=Actor.from_request(request),
-                # Buying seats is a billing decision; creating people a directory one.
-                grow_seats=_may(request, "manage_billing"),
-                may_create_people=_may(request, "manage_people"),
-                may_set_roles=_may(request, "manage_org"),
-            )
-            if report.fatal:
-                form.add_error("file", report.fatal)
+            upload = form.cleaned_data["file"]
+            data = upload.read()
+            fatal, rows = check_csv(data)
+            if fatal:
+                form.add_error("file", fatal)
             else:
-                return render(request, "credits/licenses/results.html",
-                              {"report": report, "upload": True})
+                job = people_import_start(
+                    organization=request.organization, requester=request.person,
+                    data=data, file_name=upload.name or "", rows=rows,
+                    actor=Actor.from_request(request),
+                    # Buying seats is a billing decision; creating people a directory one.
+                    grow_seats=_may(request, "manage_billing"),
+                    may_create_people=_may(request, "manage_people"),
+                    may_set_roles=_may(request, "manage_org"),
+                )
+                if job.is_active:
+                    return redirect("users_import_job", pk=job.pk)
+                return _import_job_page(request, job, report=_report_of(job))
     return render(request, "credits/licenses/import.html", {"form": form})
+
+
+IMPORT_PAGE_SIZE = 50
+
+
+def _import_job(request, pk) -> PeopleImportJob:
+    return get_object_or_404(PeopleImportJob.objects.defer("data"),
+                             organization=request.organization, pk=pk)
+
+
+def _report_of(job) -> ImportReport:
+    """A small job's outcome as import_csv's report (the page's context keeps both)."""
+    return ImportReport(kind=job.kind, fatal=job.error, rows=[
+        RowResult(line=r.line, upn=r.upn, ok=r.ok, message=r.message, code=r.code, sku=r.sku,
+                  action=r.action) for r in job.rows.all()])
+
+
+def _import_job_page(request, job, report=None):
+    only_rejected = request.GET.get("show") == "rejected"
+    rows = job.rows.all()
+    if only_rejected:
+        rows = rows.filter(ok=False)
+    page = None if job.is_active else Paginator(rows, IMPORT_PAGE_SIZE).get_page(
+        request.GET.get("page"))
+    context = {"job": job, "page": page, "only_rejected": only_rejected, "report": report,
+               "querystring_base": "show=rejected" if only_rejected else ""}
+    if request.headers.get("HX-Request") and not request.headers.get(
+            "HX-History-Restore-Request"):
+        response = render(request, "credits/licenses/_import_job.html", context)
+    else:
+        response = render(request, "credits/licenses/import_job.html", context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@permission("manage_licenses")
+def users_import_job(request, pk):
+    """An upload's progress while it runs (htmx polls the fragment; without JavaScript,
+    "Refresh"), then its results, IMPORT_PAGE_SIZE rows a page."""
+    return _import_job_page(request, _import_job(request, pk))
+
+
+@permission("manage_licenses")
+def users_import_results_csv(request, pk):
+    """Every row's outcome of an upload, as CSV (UTF-8 with a BOM, for Excel)."""
+    job = _import_job(request, pk)
+    if job.is_active:
+        raise Http404
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    stem = (job.file_name.rsplit(".", 1)[0] or "upload").replace('"', "").replace("\\", "")
+    response["Content-Disposition"] = (
+        f'attachment; filename="{_("Results")} - {stem}.csv"'.encode("ascii", "replace")
+        .decode("ascii").replace("?", "_"))
+    response.write("\ufeff")
+    writer = csvsafe.writer(response)
+    writer.writerow([_("Line"), "userPrincipalName", _("Action"), _("Product"), _("Result"),
+                     _("Reason code"), _("Message")])
+    done, not_done = _("Done"), _("Not done")
+    for r in job.rows.all().iterator(chunk_size=2000):
+        writer.writerow([r.line, r.upn, r.action, r.sku, done if r.ok else not_done, r.code,
+                         r.message])
+    return response
 
 
 # --- Billing > Licenses --------------------------------------------------------------------
@@ -292,9 +376,12 @@ def home_card(request) -> dict:
             lines.append(_("%(product)s: %(n)s assigned (unlimited)")
                          % {"product": r["product"].name, "n": r["assigned"]})
         else:
-            lines.append(_("%(product)s: %(n)s of %(seats)s assigned, %(free)s available")
-                         % {"product": r["product"].name, "n": r["assigned"],
-                            "seats": r["seats"], "free": r["available"]})
+            lines.append(ngettext(
+                "%(product)s: %(n)s of %(seats)s assigned · %(free)s available",
+                "%(product)s: %(n)s of %(seats)s assigned · %(free)s available",
+                r["available"],
+            ) % {"product": r["product"].name, "n": r["assigned"], "seats": r["seats"],
+                 "free": r["available"]})
     return {
         "figure": str(sum(r["assigned"] for r in seats)),
         "text": _("licenses assigned") if seats else _("No subscriptions yet."),

@@ -42,22 +42,28 @@ print(out.getvalue().splitlines()[0] if out.getvalue() else "", "|", code, "|", 
 """
 
 
-def write_export_zip(path: Path, rng, people, rows: int, start: datetime) -> None:
-    """Microsoft's export zip of `rows` generated calls, written a chunk at a time."""
+def write_export_csv(text, rng, people, rows: int, start: datetime) -> None:
+    """Microsoft's export CSV of `rows` generated calls to the text file `text`, a chunk
+    at a time."""
     from tests.benchmarks.bench_usage import _graph_rows
     from usage.ingest import EXPORT_COLUMNS, EXPORT_HEADER
 
     fields = [f for _c, f in EXPORT_COLUMNS]
+    writer = csv.writer(text, lineterminator="\r\n")
+    writer.writerow(EXPORT_HEADER)
+    for done in range(0, rows, CHUNK):
+        for row in _graph_rows(rng, people, min(CHUNK, rows - done),
+                               start + timedelta(seconds=2 * done)):
+            writer.writerow(["" if row[f] is None else row[f] for f in fields])
+
+
+def write_export_zip(path: Path, rng, people, rows: int, start: datetime) -> None:
+    """Microsoft's export zip of `rows` generated calls, written a chunk at a time."""
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         name = f"PSTN.calls.{start.date().isoformat()}.csv"
         with archive.open(name, "w", force_zip64=True) as member:
             text = io.TextIOWrapper(member, encoding="utf-8", newline="")
-            writer = csv.writer(text, lineterminator="\r\n")
-            writer.writerow(EXPORT_HEADER)
-            for done in range(0, rows, CHUNK):
-                for row in _graph_rows(rng, people, min(CHUNK, rows - done),
-                                       start + timedelta(seconds=2 * done)):
-                    writer.writerow(["" if row[f] is None else row[f] for f in fields])
+            write_export_csv(text, rng, people, rows, start)
             text.flush()
             text.detach()
         archive.writestr("parameters.json", "{}")
@@ -76,7 +82,8 @@ def _import_peak_rss_mb(org, path: Path) -> tuple[float, str, float]:
     )
     seconds = time.perf_counter() - started
     summary, code, max_kb = (part.strip() for part in out.stdout.strip().split("|"))
-    assert summary.startswith("imported ") and code == "0", (summary, code, out.stderr[-2000:])
+    assert summary.startswith("PSTN: imported ") and code == "0", (
+        summary, code, out.stderr[-2000:])
     return int(max_kb) / 1024, summary, seconds
 
 

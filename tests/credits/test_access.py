@@ -41,6 +41,7 @@ PAGES = {
     "/users/": PEOPLE_READERS,
     "/reports/pstn-usage/": USAGE_READERS,
     "/reports/minute-pools/": USAGE_READERS,
+    "/reports/reconciliation/": USAGE_READERS,
     "/reports/downloads/": USAGE_READERS,
     "/settings/": SETTINGS_READERS,
     "/settings/notifications/": SETTINGS_READERS,

@@ -76,8 +76,10 @@ def test_a_gateway_answer_that_does_not_match_the_attempt_is_never_credited(
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("language,text", [
-    ("en", "The payment is not confirmed yet."),
-    ("fr", "Le paiement n'est pas encore confirmé."),
+    ("en", "We could not confirm this payment yet. Do not pay again: we will finish it "
+     "and tell you."),
+    ("fr", "Nous n'avons pas encore pu confirmer ce paiement. Ne payez pas une "
+     "deuxième fois : nous allons le finaliser et vous tenir informé."),
 ])
 def test_a_pending_purchase_page_says_not_confirmed_and_not_to_pay_again(
         client, make_person, org, language, text):

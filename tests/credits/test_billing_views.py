@@ -159,6 +159,7 @@ def test_support_request_is_recorded(bclient, org):
 
 @pytest.mark.django_db
 def test_auto_recharge_form_saves_and_explains_rejections(bclient, org):
+    funded_account(org, "100.00")  # above the trigger: saving charges nothing now
     card = saved_card(org)
     response = bclient.post(f"{CC}auto-recharge/", {"enabled": "on", "amount": "20",
                                                    "trigger": "50.5", "payment_method": card.pk})
@@ -191,7 +192,7 @@ def test_adding_a_card_keeps_only_token_brand_last4_and_expiry(bclient, org):
 @pytest.mark.django_db
 @pytest.mark.parametrize("number,month,year,message", [
     ("4242424242424241", "12", "2031", "Card number: this is not a valid card number"),
-    ("4242424242424242", "1", "2025", "Expiry month: this card has expired."),
+    ("4242424242424242", "1", "2025", "Expiry year: choose a year from the list"),
     ("4000000000000002", "12", "2031", "The bank declined the card."),
     ("4000000000000127", "12", "2031", "The card's security code (CVC) is incorrect."),
 ])
@@ -295,7 +296,8 @@ def test_balance_api_returns_the_summary(org):
     response = TestClient(api).get("/credits/balance", auth=org)
     assert response.status_code == 200
     assert response.json() == {"balance": "123.45", "currency": "USD", "autoRecharge": {
-        "enabled": True, "amount": "100", "threshold": "50", "paymentMethod": "Visa •••• 4242"}}
+        "enabled": True, "amount": "100", "threshold": "50", "mode": "add_amount",
+        "target": None, "dailyCap": "1000", "paymentMethod": "Visa •••• 4242"}}
 
 
 @pytest.mark.django_db
@@ -306,11 +308,18 @@ def test_seed_is_funded_with_auto_recharge_and_history_and_idempotent(org):
 
     demo_billing.seed(org, io.StringIO())
     account = CreditAccount.objects.get(organization=org)
-    assert account.auto_recharge_enabled and account.balance == Decimal("500.00")
+    # One purchase; the automatic recharges come with the demo calls (usage.demo), where
+    # the balance crosses the trigger, and auto-recharge is switched on after them.
+    assert not account.auto_recharge_enabled and account.balance == Decimal("200.00")
     kinds = list(LedgerEntry.objects.filter(organization=org).values_list("kind", flat=True))
-    assert kinds.count("auto_recharge") == 3 and kinds.count("purchase") == 1
+    assert kinds == ["purchase"]
+    demo_billing.auto_recharge_enable(org, io.StringIO())
+    account.refresh_from_db()
+    assert account.auto_recharge_enabled
+    assert (account.auto_recharge_amount, account.auto_recharge_trigger) == (
+        Decimal("100.00"), Decimal("50.00"))
     demo_billing.seed(org, io.StringIO())
-    assert LedgerEntry.objects.filter(organization=org).count() == 4
+    assert LedgerEntry.objects.filter(organization=org).count() == 1
     assert PaymentMethod.objects.filter(organization=org).count() == 1
 
 

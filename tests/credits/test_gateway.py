@@ -118,3 +118,83 @@ def test_a_saved_card_that_has_since_expired_is_declined_as_expired():
     card = tokenize("4242424242424242")
     SimulatedGatewayCard.objects.filter(token=card.token).update(exp_year=2020)
     assert charge(card.token, "exp").error_code == "expired_card"
+
+
+# --- 4000 0000 0000 6975: no answer for the first 2 minutes ---------------------------------
+
+
+def at(moment):
+    """Move the clock the gateway reads (django.utils.timezone.now) to `moment`."""
+    from unittest import mock
+
+    return mock.patch("django.utils.timezone.now", return_value=moment)
+
+
+def status(key):
+    return SimulatedGateway().charge_status(idempotency_key=key)
+
+
+@pytest.mark.django_db
+def test_6975_times_out_for_2_minutes_then_the_status_says_succeeded():
+    from datetime import timedelta
+
+    from credits.payments.base import GatewayTimeout
+
+    card = tokenize("4000000000006975")
+    assert card.is_success and card.last4 == "6975"
+    start = timezone.now()
+    with at(start), pytest.raises(GatewayTimeout):
+        charge(card.token, "late")
+    row = SimulatedGatewayCharge.objects.get(idempotency_key="late")
+    assert (row.status, row.tries, row.created_at) == ("pending", 1, start)  # remembered
+    for moment in (start + timedelta(seconds=1), start + timedelta(seconds=119)):
+        with at(moment):
+            with pytest.raises(GatewayTimeout):
+                status("late")
+            with pytest.raises(GatewayTimeout):
+                charge(card.token, "late")
+    with at(start + timedelta(minutes=2)):
+        known = status("late")
+    assert known.is_success and known.amount == Decimal("50.00") and not known.is_transient
+    assert known.reference == row.reference
+    with at(start + timedelta(minutes=3)):
+        again = charge(card.token, "late", amount="999.00")
+    assert again.is_success and again.replayed and again.reference == row.reference
+    assert again.amount == Decimal("50.00")
+    row.refresh_from_db()
+    assert (row.status, row.tries) == ("succeeded", 1)  # charged once, when first seen
+    assert SimulatedGatewayCharge.objects.count() == 1
+    assert status("never-seen") is None
+
+
+@pytest.mark.django_db
+def test_6975_a_charge_after_2_minutes_answers_without_a_status_call_first():
+    from datetime import timedelta
+
+    from credits.payments.base import GatewayTimeout
+
+    card = tokenize("4000000000006975")
+    start = timezone.now()
+    with at(start), pytest.raises(GatewayTimeout):
+        charge(card.token, "k")
+    with at(start + timedelta(minutes=2, seconds=1)):
+        result = charge(card.token, "k")
+    assert result.is_success and result.replayed
+    assert SimulatedGatewayCharge.objects.get(idempotency_key="k").tries == 1
+    # Each key has its own 2 minutes.
+    with at(start + timedelta(minutes=2, seconds=1)), pytest.raises(GatewayTimeout):
+        charge(card.token, "k2")
+
+
+def test_the_test_cards_of_the_csv_are_those_of_the_simulated_gateway():
+    import csv
+    from pathlib import Path
+
+    from credits.payments.simulated import TEST_CARDS
+
+    path = Path(__file__).resolve().parents[3] / "shared" / "domain" / "test-cards.csv"
+    if not path.exists():
+        pytest.skip("shared/domain is not beside the project")
+    rows = {row["number"]: row["simulated result"] for row in csv.DictReader(path.open())}
+    assert "time out" in rows["4000000000006975"]
+    assert TEST_CARDS["4000000000006975"] == ("ok", "pending_2min")

@@ -53,3 +53,45 @@ def test_healthz_does_not_reveal_where_the_broker_is(client, settings):
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}
     body = client.get("/healthz").content.decode()
     assert "secret-pass" not in body and "127.0.0.1" not in body
+
+
+@pytest.mark.django_db
+def test_a_page_form_posted_without_the_csrf_token_is_refused_and_the_api_needs_none(
+        admin_person, org):
+    """MIDDLEWARE lists the platform's CsrfViewMiddleware (it skips /api/): pages are still
+    protected, which is why Django's security.W003 is silenced."""
+    from django.test import Client
+    from django.urls import reverse
+
+    from credits.models import Person
+    from credits.platform.services import Actor
+    from usage.services import api_token_create
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(admin_person.user)
+    url = reverse("set_language")
+    refused = browser.post(url, {"language": "fr", "next": "/"})
+    assert refused.status_code == 403
+    assert Person.objects.get(pk=admin_person.pk).preferred_language != "fr"
+    token = browser.get("/").cookies["csrftoken"].value
+    accepted = browser.post(url, {"language": "fr", "next": "/"},
+                            HTTP_X_CSRFTOKEN=token)
+    assert accepted.status_code == 302
+    assert Person.objects.get(pk=admin_person.pk).preferred_language == "fr"
+
+    _token, raw = api_token_create(organization=org, name="csrf", actor=Actor.system("t"))
+    api = Client(enforce_csrf_checks=True).post(
+        "/api/v1/calls/authorize", {"userPrincipalName": "nobody@example.com",
+                                    "calleeNumber": "+33123456789", "callType": "user_out"},
+        content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert api.status_code == 200
+
+
+def test_the_csrf_checks_know_the_platforms_middleware(settings):
+    from config.checks import check_csrf_cookie_secure, check_csrf_middleware
+
+    assert check_csrf_middleware() == []
+    settings.CSRF_COOKIE_SECURE, settings.CSRF_USE_SESSIONS = False, False
+    assert [c.id for c in check_csrf_cookie_secure()] == ["config.W016"]
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if "Csrf" not in m]
+    assert [c.id for c in check_csrf_middleware()] == ["config.E002"]

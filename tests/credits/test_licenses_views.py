@@ -252,7 +252,7 @@ def test_minute_pools_report_rows_and_chart(client_for, make_person, org):
                       minutes=120, at=now)
     html = client_for(viewer).get(reverse("reports_minute_pools")).content.decode()
     assert "<svg" in html and "<meter" in html
-    assert "3000" in html and "2880" in html  # US domestic total and available
+    assert "3,000" in html and "2,880" in html  # US domestic total and available
     assert "MCOPSTN2" in html and "MCOMEETADD" in html
     assert "France" in html and "Tenant-wide" in html
     assert "style=" not in html and "<script>" not in html
@@ -277,7 +277,7 @@ def test_home_licenses_card_shows_assigned_and_available(admin_client, org):
     give_licenses(PersonFactory(organization=org), "MCOPSTNC")
     license_assign(person=PersonFactory(organization=org), sku="MCOEV", actor="x")
     html = admin_client.get("/").content.decode()
-    assert "Teams Phone Standard: 1 of 20 assigned, 19 available" in html
+    assert "Teams Phone Standard: 1 of 20 assigned · 19 available" in html
 
 
 @pytest.mark.django_db

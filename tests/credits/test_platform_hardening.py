@@ -248,10 +248,12 @@ def default_language_after():
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("language,pending,reason", [
-    ("en", "The payment is not confirmed yet.",
+    ("en", "We could not confirm this payment yet. Do not pay again: we will finish it "
+     "and tell you.",
      "The payment provider could not process the card, and nothing was charged. "
      "Try again later or use another card."),
-    ("fr", "Le paiement n'est pas encore confirmé.",
+    ("fr", "Nous n'avons pas encore pu confirmer ce paiement. Ne payez pas une "
+     "deuxième fois : nous allons le finaliser et vous tenir informé.",
      "Le prestataire de paiement n'a pas pu traiter la carte et rien n'a été débité. "
      "Réessayez plus tard ou utilisez une autre carte."),
 ])

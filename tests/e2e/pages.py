@@ -13,6 +13,7 @@ MAIN_PAGES = [
     ("pstn-usage", "/reports/pstn-usage/"),
     ("pstn-import", "/reports/pstn-usage/import/"),
     ("minute-pools", "/reports/minute-pools/"),
+    ("reconciliation", "/reports/reconciliation/"),
     ("downloads", "/reports/downloads/"),
     ("notifications", "/notifications/"),
     ("settings", "/settings/"),

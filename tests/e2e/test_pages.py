@@ -66,7 +66,9 @@ def _focus_info(page):
 
 def _focusable_keys(page):
     """The controls a keyboard user must reach: shown, enabled, not inside a closed
-    <details> (its summary counts). Each is tagged with a key the focus walk reports."""
+    <details> (its summary counts). Each is tagged with a key the focus walk reports. A
+    group of radio buttons is one stop, as browsers make it (the arrows move inside it):
+    its buttons share one key."""
     return set(page.evaluate("""() => Array.from(document.querySelectorAll(
             'a[href], button, input:not([type=hidden]), select, textarea, summary'))
         .filter(el => !el.disabled && el.getClientRects().length > 0
@@ -74,9 +76,11 @@ def _focusable_keys(page):
                       && !(el.closest('details:not([open])')
                            && el !== el.closest('details').querySelector('summary')))
         .map((el, i) => {
-            el.dataset.e2eKey = (el.id || el.tagName) + '#' + i
-                + ' ' + (el.getAttribute('href') || el.name || '')
-                + ' ' + el.textContent.trim().slice(0, 30);
+            el.dataset.e2eKey = (el.type === 'radio' && el.name)
+                ? 'radio group ' + el.name
+                : (el.id || el.tagName) + '#' + i
+                  + ' ' + (el.getAttribute('href') || el.name || '')
+                  + ' ' + el.textContent.trim().slice(0, 30);
             return el.dataset.e2eKey;
         })"""))
 

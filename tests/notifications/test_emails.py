@@ -246,7 +246,7 @@ def test_pool_alert_gives_pool_used_and_left(org, people, emit):
 def test_export_ready_links_to_the_file_and_gives_its_expiry(org, people, emit):
     emit(org, "export_ready", requester_person_id=people["global"].pk)
     message = _mail_to(people["global"])
-    assert message.subject == "[Contoso] Your XLSX export is ready"
+    assert message.subject == "[Contoso] Your PSTN usage export (Excel) is ready"
     assert (
         "Download the export: http://127.0.0.1:8000/reports/downloads/#export-5" in message.body
     )

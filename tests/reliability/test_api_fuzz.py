@@ -64,6 +64,10 @@ def test_the_fuzzed_operations_are_every_operation_served(api_schema):
     assert served == set(OPERATIONS) and len(served) >= 4
 
 
+# The operations that take a fromDateTime-toDateTime range (see the comment in the test).
+RANGED = ("GET /api/v1/pstn-calls", "GET /api/v1/direct-routing-calls")
+
+
 @pytest.mark.parametrize("mode", ["positive", "negative"])
 @pytest.mark.parametrize("label", OPERATIONS)
 def test_every_api_operation_answers_per_its_schema_and_never_5xx(api_schema, label, mode,
@@ -74,7 +78,7 @@ def test_every_api_operation_answers_per_its_schema_and_never_5xx(api_schema, la
     seen = {"cases": 0, "server_errors": 0}
     # A range is one that OpenAPI cannot state (toDateTime after fromDateTime, at most 90
     # days): a schema-valid range may get the documented 400; every other check still runs.
-    excluded = [positive_data_acceptance] if label == "GET /api/v1/pstn-calls" else []
+    excluded = [positive_data_acceptance] if label in RANGED else []
 
     @hypothesis.settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
                          derandomize=True, suppress_health_check=list(hypothesis.HealthCheck))

@@ -123,6 +123,11 @@ def test_number_fields_take_a_plain_good_value(setup, org, field):
     if field == "add funds amount":
         assert "Place order" in page
     elif field.startswith("auto-recharge"):
+        # The balance (10) is below the trigger: saving charges now, once confirmed.
+        assert "will be charged now" in page and not account.auto_recharge_enabled
+        charge = re.search(r'name="confirm_charge" value="([0-9.]+)"', page).group(1)
+        client.post(url, {**data(GOOD[field], card), "confirm": "1", "confirm_charge": charge})
+        account.refresh_from_db()
         assert account.auto_recharge_enabled
         assert {account.auto_recharge_amount, account.auto_recharge_trigger} >= {
             Decimal(GOOD[field])}

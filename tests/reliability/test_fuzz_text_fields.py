@@ -244,9 +244,9 @@ def test_pstn_import_command_rejects_only_the_row_with_the_bad_field(
             before = CallRecord.objects.filter(organization=rated_org).count()
             code, out, err = tally.run(_import_calls, path, rated_org, capsys)
             assert code == 1 and out.startswith(
-                f"imported {len(GOOD_IDS)}, duplicates 0, rejected {len(where)}"), (
+                f"PSTN: imported {len(GOOD_IDS)}, duplicates 0, rejected {len(where)}"), (
                 fmt, kind, code, out[:500], err[:500])
-            lines = {line.split(" ", 2)[1]: line for line in out.splitlines()[1:]}
+            lines = {line.split(" ", 2)[1]: line for line in out.splitlines()[2:]}
             problems = []
             for index, field in where.items():
                 line = lines.get(str(index + 1), "")

@@ -47,10 +47,15 @@ REFLECTED = {"q": XSS, "user": XSS, "page": XSS, "sort": XSS, "event": XSS, "mon
              "next": XSS, "license": XSS, "role": XSS, "after": XSS, "callType": XSS}
 
 
+# Files, not pages: no browser renders them, so they are checked for their headers below.
+DOWNLOADS = ("settings_rates_download", "reports_download", "billing_transactions_export",
+             "reports_reconciliation_export", "settings_audit_export",
+             "users_import_results_csv")
+
+
 def _pages(world):
     for name, rules in EXPECT.items():
-        if rules["GET"] not in (NO_GET,) and name not in ("settings_rates_download",
-                                                          "reports_download", "healthz"):
+        if rules["GET"] not in (NO_GET,) and name not in DOWNLOADS + ("healthz",):
             yield name, url_of(name, world)
 
 
@@ -112,7 +117,7 @@ def test_public_pages_keep_to_the_csp_too(client, world):
 
 
 def test_exports_and_downloads_carry_the_policy_and_no_sniffing(admin_client, world):
-    for name in ("settings_rates_download", "reports_download"):
+    for name in DOWNLOADS:
         response = admin_client.get(url_of(name, world))
         assert response.status_code == 200, name
         assert response["X-Content-Type-Options"] == "nosniff"

@@ -15,6 +15,7 @@ from django.utils import timezone
 from credits.platform.services import Actor
 from credits.services.payment_methods import payment_method_add
 from credits.services.purchases import credits_purchase
+from credits.services.refunds import refund_request
 from tests.factories import (
     TEST_DECK_CSV,
     PersonFactory,
@@ -93,6 +94,9 @@ def build_world(org, admin) -> dict:
                               holder_name=XSS, actor=ACTOR)
     attempt = credits_purchase(organization=org, amount=50, payment_method=card,
                                actor=ACTOR, request_key=f"world-{org.slug}")
+    # A refund of part of the purchase, so that a credit note exists (with markup).
+    refund = refund_request(invoice=attempt.invoice, amount="5", reason=f"Refund {XSS}",
+                            actor=ACTOR)
     day = (timezone.now() - timedelta(days=2)).date().isoformat()
     result = calls_ingest(organization=org, source="api", rows=[
         graph_row(f"{org.slug}-call-{i}", userPrincipalName=upn, userDisplayName=f"Dial {XSS}",
@@ -119,6 +123,13 @@ def build_world(org, admin) -> dict:
         organization=org, notification=notification, person=person,
         recipient_name=person.display_name, email="eve@example.com", key=f"world-{org.slug}",
         status=DeliveryStatus.FAILED, reason=XSS, last_error=XSS, attempts=3)
+    from credits.models import PeopleImportJob, PeopleImportRow, PeopleImportStatus
+
+    people_import = PeopleImportJob.objects.create(
+        organization=org, requester=admin, file_name=f"{XSS}.csv", kind="people",
+        status=PeopleImportStatus.DONE, rows_total=1, rows_done=1, rejected_count=1)
+    PeopleImportRow.objects.create(job=people_import, line=2, upn=XSS, ok=False,
+                                   code="unknown_role", message=f"Unknown role: {XSS}")
     return {
         "person": person, "card": card, "invoice": attempt.invoice, "token": token,
         "export": export, "notification": notification, "delivery": delivery,
@@ -126,8 +137,15 @@ def build_world(org, admin) -> dict:
             "billing_payment_method_remove": {"pk": card.pk},
             "billing_invoice": {"pk": attempt.invoice.pk},
             "billing_invoice_pdf": {"pk": attempt.invoice.pk},
+            "billing_invoice_refund": {"pk": attempt.invoice.pk},
+            "billing_invoice_refund_confirm": {"pk": attempt.invoice.pk},
+            "billing_credit_note": {"pk": refund.credit_note.pk},
+            "billing_credit_note_pdf": {"pk": refund.credit_note.pk},
             "billing_seats": {"sku": "MCOEV"},
             "person_licenses": {"pk": person.pk},
+            "person_spend_limit": {"pk": person.pk},
+            "users_import_job": {"pk": people_import.pk},
+            "users_import_results_csv": {"pk": people_import.pk},
             "reports_download": {"token": export.token},
             "settings_api_token_revoke": {"pk": token.pk},
             "notification_detail": {"pk": notification.pk},

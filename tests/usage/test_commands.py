@@ -69,7 +69,7 @@ def test_import_csv_zip_and_json_with_exit_codes(tmp_path, org):
     csv_path = tmp_path / "PSTN.calls.2026-11-02.csv"
     csv_path.write_text(export_csv(rows))
     code, out, _err = run_command("import_pstn_calls", str(csv_path), "--org", org.slug)
-    assert (code, out.splitlines()[0]) == (0, "imported 3, duplicates 0, rejected 0")
+    assert (code, out.splitlines()[0]) == (0, "PSTN: imported 3, duplicates 0, rejected 0")
     call = CallRecord.objects.get(organization=org, graph_id="c0")
     # Microsoft's charge is kept as reported; the charge is this system's own rating.
     assert (call.reported_charge, call.charge, call.charged_to) == (
@@ -81,14 +81,15 @@ def test_import_csv_zip_and_json_with_exit_codes(tmp_path, org):
         archive.writestr("PSTN.calls.2026-11-02.csv", export_csv(rows + [graph_row("c9")]))
         archive.writestr("parameters.json", "{}")
     code, out, _err = run_command("import_pstn_calls", str(zip_path), "--org", org.slug)
-    assert (code, out.splitlines()[0]) == (0, "imported 1, duplicates 3, rejected 0")
+    assert (code, out.splitlines()[0]) == (0, "PSTN: imported 1, duplicates 3, rejected 0")
 
     json_path = tmp_path / "page.json"
     json_path.write_text(json.dumps({"value": [graph_row("j1"),
                                                graph_row("j2", startDateTime="soon")]}))
     code, out, _err = run_command("import_pstn_calls", str(json_path), "--org", org.slug)
     assert code == 1
-    assert out.splitlines()[0] == "imported 1, duplicates 0, rejected 1"
+    assert out.splitlines()[:2] == ["PSTN: imported 1, duplicates 0, rejected 1",
+                                "Direct Routing: imported 0, duplicates 0, rejected 0"]
     assert "row 2 (id j2): startDateTime:" in out
 
     list_path = tmp_path / "list.json"

@@ -63,7 +63,10 @@ def alice(org):
 def calls(org, alice):
     return store(org, [
         call_record(org, person=alice, start=at(0), duration_s=125, charge=Decimal("0.15"),
-                    connection_fee=Decimal("0.01500"), rate_per_minute=Decimal("0.04321")),
+                    connection_fee=Decimal("0.01500"), rate_per_minute=Decimal("0.04321"),
+                    reported_charge=Decimal("0.24700"),
+                    reported_connection_charge=Decimal("0.01000"),
+                    reported_capability="MCOPSTN2", currency="EUR"),
         call_record(org, person=alice, start=at(1), duration_s=60, charge=Decimal("2.00"),
                     user_display_name="=HYPERLINK(\"http://evil\")", call_type="user_in",
                     caller_number="+33612345678", callee_number="+14255550100"),
@@ -85,25 +88,33 @@ def test_workbook_has_typed_cells_frozen_header_and_filter(tmp_path, org, calls)
     assert wb.sheetnames == ["Summary", "Usage", "Parameters"]
     ws = wb["Usage"]
     header = [c.value for c in ws[1]]
-    assert header == MICROSOFT_COLUMNS + ["Charged To", "Rate", "Billable Minutes",
-                                          "Pool Minutes"]
+    assert header == MICROSOFT_COLUMNS + ["Rated charge", "Charged to", "Rate",
+                                          "Billable minutes", "Pool minutes",
+                                          "From country or region"]
     assert ws.freeze_panes == "A2"
-    assert ws.auto_filter.ref == "A1:X4"
+    assert ws.auto_filter.ref == "A1:Z4"
     first = {h: c for h, c in zip(header, ws[2], strict=True)}
     assert first["Start Time"].value == naive(2026, 11, 2, 9, 0)
     assert first["Start Time"].is_date
     assert first["End Time"].value == naive(2026, 11, 2, 9, 2, 5)
     assert first["Duration Seconds"].value == 125 and first["Duration Seconds"].data_type == "n"
-    assert first["Charge"].value == pytest.approx(0.15) and "$" in first["Charge"].number_format
-    assert first["Connection Fee"].value == pytest.approx(0.02)  # 0.015 half up to cents
+    # Microsoft's columns hold Microsoft's values; the rating has its own columns.
+    assert first["Charge"].value == pytest.approx(0.247)
+    assert first["Connection Fee"].value == pytest.approx(0.01)
+    assert (first["Currency"].value, first["Capability"].value) == ("EUR", "MCOPSTN2")
+    assert first["Rated charge"].value == pytest.approx(0.15)
+    assert "$" in first["Rated charge"].number_format
+    assert first["Charged to"].value == "credits"
     assert first["Rate"].value == pytest.approx(0.04321)
-    assert first["Billable Minutes"].value == pytest.approx(125 / 60)
-    assert first["Currency"].value == "USD"
+    assert first["Billable minutes"].value == pytest.approx(125 / 60)
     assert first["UsageId"].value == calls[0].graph_id
     # A call without an end time: start + duration.
     third = {h: c.value for h, c in zip(header, ws[4], strict=True)}
     assert third["End Time"] == naive(2026, 11, 4, 9, 0, 30)
     assert third["Rate"] is None
+    # Nothing reported: Microsoft's columns stay blank, whatever the rating says.
+    assert (third["Charge"], third["Connection Fee"], third["Capability"]) == (None, None, None)
+    assert third["Rated charge"] == 0
 
 
 def test_text_that_looks_like_a_formula_stays_text(tmp_path, org, calls):
@@ -173,7 +184,7 @@ def test_workbook_masks_external_numbers_for_a_masked_country(tmp_path, make_per
     ws = openpyxl.load_workbook(path)["Usage"]
     assert ws["M2"].value == "+3312345****"  # Destination Number
     assert ws["H2"].value == "+33999999999"  # Caller ID: our user's own number
-    assert "€" in ws["R2"].number_format
+    assert "€" in ws["U2"].number_format  # Rated charge, in the organization's currency
 
 
 # --- CSV zip --------------------------------------------------------------------------------
@@ -193,14 +204,18 @@ def test_csv_zip_holds_microsofts_columns_crlf_and_parameters(tmp_path, org, cal
     names, raw, params = read_zip(path)
     assert names == ["PSTN.calls.2026-11-10.csv", "parameters.json"]
     assert raw.count(b"\r\n") == 4 and raw.count(b"\n") == 4
-    rows = list(csv.reader(io.StringIO(raw.decode(), newline="")))
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
     assert rows[0] == MICROSOFT_COLUMNS
     first = dict(zip(rows[0], rows[1], strict=True))
     assert first["Start Time"] == "2026-11-02T09:00:00Z"
     assert first["End Time"] == "2026-11-02T09:02:05Z"
+    # Microsoft's reported values, never this system's rating (0.15 credits, MCOPSTNPP).
     assert (first["Duration Seconds"], first["Charge"], first["Connection Fee"]) == (
-        "125", "0.15", "0.02")
-    assert first["Currency"] == "USD" and first["Domestic/International"] == "International"
+        "125", "0.247", "0.01")
+    assert (first["Currency"], first["Capability"]) == ("EUR", "MCOPSTN2")
+    assert first["Domestic/International"] == "International"
+    third = dict(zip(rows[0], rows[3], strict=True))
+    assert (third["Charge"], third["Connection Fee"], third["Capability"]) == ("", "", "")
     assert rows[2][6] == '=HYPERLINK("http://evil")'
     assert rows[3][14] == "2026-11-04T09:00:30Z"
     assert params["rows"] == 3 and params["timeZone"] == "UTC"
@@ -219,7 +234,7 @@ def test_csv_zip_respects_filters_and_masking(tmp_path, db):
     path = tmp_path / "x.zip"
     exports.write_csv_zip(path, job(fr, context="domestic"))
     _names, raw, params = read_zip(path)
-    rows = list(csv.DictReader(io.StringIO(raw.decode(), newline="")))
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
     assert len(rows) == 1 and params["filters"] == {"context": "domestic"}
     assert rows[0]["Caller ID"] == "+3361111****"
     assert rows[0]["Destination Number"] == "+33100000000"
@@ -247,7 +262,11 @@ def test_the_zip_imports_into_an_empty_organization_with_the_same_values(tmp_pat
     for original in calls[:3]:
         c = copied[original.graph_id]
         assert c.start_at == original.start_at and c.duration_s == original.duration_s
-        assert c.reported_charge == original.charge and c.call_type == original.call_type
+        assert c.call_type == original.call_type
+        assert (c.reported_charge, c.reported_connection_charge, c.currency,
+                c.reported_capability) == (
+            original.reported_charge, original.reported_connection_charge,
+            original.currency, original.reported_capability)
 
 
 @requires_postgres
@@ -277,7 +296,7 @@ def test_export_command_writes_the_same_files(tmp_path, org, calls, fmt, capsys)
     if fmt == "xlsx":
         assert openpyxl.load_workbook(out)["Usage"].max_row == 4
     else:
-        assert len(list(csv.reader(io.StringIO(read_zip(out)[1].decode())))) == 4
+        assert len(list(csv.reader(io.StringIO(read_zip(out)[1].decode("utf-8-sig"))))) == 4
 
 
 # --- the background export, Downloads and the file's life ---------------------------------
@@ -299,7 +318,7 @@ def request_export(client, fmt, django_capture_on_commit_callbacks, **filters):
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post("/reports/pstn-usage/export/", {"format": fmt, **filters})
     assert response.status_code == 302
-    assert response["Location"].startswith("/reports/downloads/#export-")
+    assert response["Location"].startswith("/reports/downloads/?started=")
     return Export.objects.latest("id")
 
 
@@ -324,7 +343,7 @@ def test_export_runs_in_the_background_and_notifies_the_requester(
     body = b"".join(response.streaming_content)
     assert zipfile.is_zipfile(io.BytesIO(body))
     if fmt == "csv-zip":
-        assert f'filename="Calls.Export.{export.pk}.zip"' in response["Content-Disposition"]
+        assert "PSTN usage " in response["Content-Disposition"]
     else:
         wb = openpyxl.load_workbook(io.BytesIO(body))
         assert wb["Usage"].max_row == 5

@@ -81,7 +81,7 @@ def assert_empty_zip(path):
         assert z.testzip() is None
         names = z.namelist()
         member = next(n for n in names if n.endswith(".csv"))
-        rows = list(csv.reader(io.StringIO(z.read(member).decode(), newline="")))
+        rows = list(csv.reader(io.StringIO(z.read(member).decode("utf-8-sig"), newline="")))
         assert len(rows) == 1 and rows[0][0] == "UsageId"
         assert json.loads(z.read("parameters.json"))["rows"] == 0
 

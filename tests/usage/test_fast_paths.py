@@ -15,7 +15,9 @@ from django.db.models import Sum
 from credits.models import CreditAccount, LedgerEntry, LicenseAssignment
 from credits.selectors.billing import credit_balance
 from credits.selectors.licenses import licenses_at
+from credits.selectors.spend_limits import spend_facts
 from credits.services.ledger import UsageCharge, credits_charge_usage_batch
+from credits.services.spend_limits import person_spend_limit_set, spend_limit_set
 from tests.conftest import requires_postgres
 from tests.factories import (
     TEST_DECK_CSV,
@@ -42,7 +44,8 @@ def _one_by_one(org, upn, direction, digits, at):
     skus = licenses_at(organization=org, at=at, person_ids=[person[0]]).get(person[0],
                                                                               frozenset())
     rate = rate_lookup(organization=org, direction=direction, digits=digits, on=at.date())
-    return person[0], person[1], skus, credit_balance(organization=org), rate
+    return (person[0], person[1], skus, credit_balance(organization=org), rate,
+            *spend_facts(organization=org, person_id=person[0], at=at))
 
 
 def test_authorize_facts_read_what_the_one_by_one_selectors_read(org):
@@ -68,6 +71,22 @@ def test_authorize_facts_read_what_the_one_by_one_selectors_read(org):
     facts = authorize_facts(organization=org, upn="alice@contoso.com",
                             direction=rating.OUTBOUND, digits="33123456789", at=AT)
     assert facts.skus == frozenset({"MCOPSTNC"}) and facts.balance == Decimal("12.34")
+    # The spend limits and the month's counters, in the same read.
+    spend_limit_set(organization=org, monthly_limit="100", actor="test")
+    person_spend_limit_set(person=alice, monthly_limit="7.50", actor="test")
+    credits_charge_usage_batch(organization=org, charges=[
+        UsageCharge(key="call:fp-1", amount=Decimal("1.25"), description="",
+                    occurred_at=AT, person_id=alice.pk),
+        UsageCharge(key="call:fp-2", amount=Decimal("2.00"), description="",
+                    occurred_at=AT),
+        UsageCharge(key="call:fp-3", amount=Decimal("4.00"), description="",
+                    occurred_at=AT - timedelta(days=5))])  # October: another month
+    case = ("alice@contoso.com", rating.OUTBOUND, "33123456789")
+    facts = authorize_facts(organization=org, upn=case[0], direction=case[1],
+                            digits=case[2], at=AT)
+    assert tuple(facts) == _one_by_one(org, *case, AT)
+    assert facts[5:] == (Decimal("100.00"), Decimal("3.25"), Decimal("7.50"),
+                         Decimal("1.25"))
     assert facts.rate.prefix == "33" and facts.rate.rate_per_minute == Decimal("0.02400")
     assert authorize_facts(organization=org, upn="nobody@contoso.com",
                            direction=rating.OUTBOUND, digits="33123456789", at=AT) is None

@@ -78,7 +78,9 @@ def batches(monkeypatch):
 # --- streaming, batches and rejected rows -------------------------------------------------
 
 
-def test_zip_of_many_compressible_rows_imports_one_batch_at_a_time(tmp_path, org, batches):
+def test_zip_of_many_compressible_rows_imports_one_batch_at_a_time(tmp_path, org, batches,
+                                                                   monkeypatch):
+    monkeypatch.setattr(ingest, "FILE_ROWS_PER_BATCH", BATCH)  # small batches, small file
     load_test_deck(org)
     first, second = same_rows(1500), same_rows(1000, start=1500)
     first[1000]["duration"] = -1  # row 1001 of the file, the second batch
@@ -92,15 +94,30 @@ def test_zip_of_many_compressible_rows_imports_one_batch_at_a_time(tmp_path, org
 
     lines = out.splitlines()
     assert (code, err) == (1, "")
-    assert lines[0] == "imported 2498, duplicates 0, rejected 2"
-    assert lines[1].startswith("row 1001 (id r0001000): duration: ")
-    assert lines[2].startswith("row 2500 (id r0002499): startDateTime: ")
-    assert len(lines) == 3
+    assert lines[0] == "PSTN: imported 2498, duplicates 0, rejected 2"
+    assert lines[2].startswith("row 1001 (id r0001000): duration: ")
+    assert lines[3].startswith("row 2500 (id r0002499): startDateTime: ")
+    assert len(lines) == 4
     assert CallRecord.objects.filter(organization=org).count() == 2498
-    # Batches of at most MAX_ROWS_PER_BATCH, and the reader never more than one batch ahead
+    # Batches of at most FILE_ROWS_PER_BATCH, and the reader never more than one batch ahead
     # of what was ingested: (batch size, rows produced when it was handed over).
     # The first pass (scan) reads every row but builds none.
     assert batches == [(BATCH, BATCH), (BATCH, 2 * BATCH), (500, 2500)]
+
+
+def test_file_imports_commit_ten_thousand_rows_at_a_time(tmp_path, org, batches):
+    """A file is ingested in batches of FILE_ROWS_PER_BATCH (10,000) rows, each its own
+    transaction, while the API stays at Graph's 1,000."""
+    load_test_deck(org)
+    path = tmp_path / "calls.csv"
+    path.write_text(csv_text(same_rows(12_345)))
+
+    code, out, _err = run_command("import_pstn_calls", str(path), "--org", org.slug)
+
+    assert code == 0 and out.splitlines()[0] == "PSTN: imported 12345, duplicates 0, rejected 0"
+    assert ingest.FILE_ROWS_PER_BATCH == 10_000 and ingest.MAX_ROWS_PER_BATCH == 1000
+    assert [size for size, _produced in batches] == [10_000, 2345]
+    assert CallRecord.objects.filter(organization=org).count() == 12_345
 
 
 def test_rejected_rows_are_counted_all_but_kept_bounded(tmp_path, org, monkeypatch):
@@ -120,8 +137,8 @@ def test_rejected_rows_are_counted_all_but_kept_bounded(tmp_path, org, monkeypat
     # The command still lists every rejected row (spooled to disk, not memory).
     code, out, _err = run_command("import_pstn_calls", str(path), "--org", org.slug)
     lines = out.splitlines()
-    assert code == 1 and lines[0] == "imported 0, duplicates 0, rejected 2300"
-    assert len(lines) == 2301 and lines[-1].startswith("row 2300 (id r0002299): duration:")
+    assert code == 1 and lines[0] == "PSTN: imported 0, duplicates 0, rejected 2300"
+    assert len(lines) == 2302 and lines[-1].startswith("row 2300 (id r0002299): duration:")
 
 
 def test_reading_a_large_zip_holds_a_block_not_the_file(tmp_path):
@@ -289,6 +306,7 @@ def upload(client, content: bytes, name: str):
 def test_upload_is_imported_by_a_job_with_progress_then_its_file_is_deleted(
         client_for, make_person, org, import_dir, batches, monkeypatch,
         django_capture_on_commit_callbacks):
+    monkeypatch.setattr(ingest, "FILE_ROWS_PER_BATCH", BATCH)  # several batches, small file
     load_test_deck(org)
     admin = client_for(make_person("billing_administrator"))
     rows = same_rows(2100)

@@ -45,6 +45,24 @@ def own_deck_cache(monkeypatch):
     monkeypatch.setattr(selectors, "_decks", selectors._DeckCache())
 
 
+def test_a_deck_loaded_again_from_version_1_is_not_served_from_the_cache(org):
+    """The parsed-deck cache goes by the deck's version and load time: a deck deleted and
+    loaded again restarts at version 1 and must still be read afresh."""
+    from usage import selectors
+    from usage.models import Rate, RateDeck
+
+    load_test_deck(org)
+    first = selectors.rate_deck_for(organization=org)
+    RateDeck.objects.filter(organization=org).delete()
+    Rate.objects.filter(organization=org).delete()
+    load_test_deck(org, TEST_DECK_CSV + "outbound,34,Spain,ES,landline,0.05000,0.00,60,60,"
+                                        f"{org.currency},2026-01-01\n")
+    assert RateDeck.objects.get(organization=org).version == 1
+    again = selectors.rate_deck_for(organization=org)
+    assert again is not first
+    assert again is selectors.rate_deck_for(organization=org)  # still a cache
+
+
 def ingest_rows(org, rows):
     return calls_ingest(organization=org, rows=rows, source="api", actor=ACTOR)
 
@@ -251,7 +269,7 @@ def test_the_limit_is_sane_for_the_columns():
     # One call fits CallRecord.charge (12 digits, 2 places), a full batch moves the balance
     # (14 digits) by at most a ten-thousandth of its range.
     assert MAX_CHARGE_PER_CALL < Decimal("1e10")
-    assert MAX_CHARGE_PER_CALL * ingest.MAX_ROWS_PER_BATCH <= Decimal("1e12") / 10_000
+    assert MAX_CHARGE_PER_CALL * ingest.FILE_ROWS_PER_BATCH <= Decimal("1e12") / 10_000
     # The longest call at the highest rate exceeds it: such a call is refused, not charged.
     longest = MAX_CONNECTION_FEE + MAX_RATE_PER_MINUTE * MAX_DURATION_S / 60
     assert longest > MAX_CHARGE_PER_CALL

@@ -4,8 +4,6 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
-from django.utils.text import format_lazy
-from django.utils.translation import gettext_lazy
 
 from credits.platform.access import permission
 from credits.platform.services import Actor
@@ -13,22 +11,12 @@ from credits.platform.services import Actor
 from .. import ingest
 from ..forms import PstnImportForm
 from ..imports import import_job_start
+from ..labels import UNRATED_REASONS
 from ..models import ImportJob, ImportStatus
-from ..rating import MAX_CHARGE_PER_CALL
 from ..selectors import unrated_calls
 
 # The words for usage.rating.UNRATED_REASONS (the engine stays free of Django).
-UNRATED_LABELS = {
-    "unknown_call_type": gettext_lazy("the call type is not one this system knows"),
-    "masked_number": gettext_lazy("the priced number is masked"),
-    "missing_number": gettext_lazy("the priced number is empty"),
-    "not_a_number": gettext_lazy("the priced number is not a phone number"),
-    "no_rate": gettext_lazy("no rate in the deck matches the number"),
-    "no_toll_free_rate": gettext_lazy("the called toll-free number has no inbound toll-free rate"),
-    "charge_over_limit": format_lazy(
-        gettext_lazy("the call would cost more than {limit}, the limit for one call"),
-        limit=MAX_CHARGE_PER_CALL),
-}
+UNRATED_LABELS = UNRATED_REASONS
 
 
 def _import_job(request) -> ImportJob | None:

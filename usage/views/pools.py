@@ -58,6 +58,9 @@ def minute_pools(request):
         {
             "rows": rows,
             "month": month,
+            # A past month kept no pool: its licenses are not known any more, only that
+            # there is nothing to show.
+            "past_month": month < month_start(),
             "months": months,
             "bars": bars,
             "chart_height": max(32, len(bars) * 32),

@@ -10,6 +10,8 @@ STEPS = [
     "credits.demo_licenses",
     "credits.demo_billing",
     "usage.demo",
+    "usage.demo_direct_routing",
+    "usage.demo_microsoft",
 ]
 
 

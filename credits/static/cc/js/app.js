@@ -101,3 +101,51 @@
   window.addEventListener("resize", mark);
   document.addEventListener("htmx:afterSettle", mark);
 })();
+// "Select all" in a list's header ticks every row's box of the same name (Users); the
+// header box shows "some" as mixed. Delegated: the list is swapped by live filters.
+(function () {
+  "use strict";
+  function rows(all) {
+    var name = all.getAttribute("data-select-all");
+    var table = all.closest("table") || document;
+    return table.querySelectorAll('input[type=checkbox][name="' + name + '"]');
+  }
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    if (!box || box.type !== "checkbox") return;
+    if (box.hasAttribute("data-select-all")) {
+      rows(box).forEach(function (row) { row.checked = box.checked; });
+      box.indeterminate = false;
+      return;
+    }
+    var table = box.closest("table");
+    var all = table && table.querySelector("[data-select-all='" + box.name + "']");
+    if (!all) return;
+    var list = Array.prototype.slice.call(rows(all));
+    var on = list.filter(function (row) { return row.checked; }).length;
+    all.checked = on > 0 && on === list.length;
+    all.indeterminate = on > 0 && on < list.length;
+  });
+})();
+// A report's date range: typing a date means "Custom"; after each refresh the server says
+// which dates the range covers, and the From/To fields show them (cc:report-range).
+(function () {
+  document.addEventListener("change", function (event) {
+    var field = event.target;
+    if (!field.form || !field.form.classList.contains("report-filters")) return;
+    if (field.name !== "from" && field.name !== "to") return;
+    var custom = field.form.querySelector("input[name=range][value=custom]");
+    if (custom) custom.checked = true;
+  }, true);  // capture: before htmx sends the form on the same change
+  document.addEventListener("cc:report-range", function (event) {
+    var detail = event.detail || {};
+    document.querySelectorAll("form.report-filters").forEach(function (form) {
+      var from = form.querySelector("input[name=from]");
+      var to = form.querySelector("input[name=to]");
+      if (from && detail.from) from.value = detail.from;
+      if (to && detail.to) to.value = detail.to;
+      var choice = form.querySelector("input[name=range][value='" + detail.range + "']");
+      if (choice) choice.checked = true;
+    });
+  });
+})();
