@@ -17,6 +17,16 @@ CALL_TYPE_NAMES = {
     "unassigned_in": _("Call to an unassigned number"),
     "ucap_in": _("Inbound: auto attendant or call queue"),
     "ucap_out": _("Outbound: auto attendant or call queue"),
+    # Direct Routing (domain/graph-direct-routing-log-row.md): the same kinds of call,
+    # through the organization's own Session Border Controller.
+    "dr_in": _("Inbound call"),
+    "dr_out": _("Outbound call"),
+    "dr_in_ucap": _("Inbound: auto attendant or call queue"),
+    "dr_out_ucap": _("Outbound: auto attendant or call queue"),
+    "dr_out_user_conf": _("Outbound: added to a call"),
+    "dr_out_user_transfer": _("Outbound: transferred"),
+    "dr_out_user_forwarding": _("Outbound: forwarded"),
+    "dr_emergency_out": _("Emergency call"),
 }
 
 CAPABILITY_NAMES = {

@@ -99,7 +99,11 @@ def test_card_form_shows_the_test_cards_with_the_simulated_gateway(client, make_
     settings.DEBUG = False
     settings.PAYMENT_GATEWAY = "credits.payments.simulated.SimulatedGateway"
     _login(client, make_person, "billing_administrator")
-    assert HINT in client.get(f"{CC}payment-methods/").content.decode()
+    page = client.get(f"{CC}payment-methods/").content.decode()
+    assert HINT in page
+    # The cards that test a pending payment and the two refund failures, too.
+    assert "4000 0000 0000 6975 stays unconfirmed" in page
+    assert "5126 is never refunded" in page and "7726 is refunded after one time-out" in page
 
 
 @pytest.mark.django_db

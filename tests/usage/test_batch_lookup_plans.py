@@ -42,21 +42,25 @@ def _copy_history(org, account, to_org, to_account, copies: int) -> None:
         cursor.execute(
             f"INSERT INTO {calls} ({', '.join(call_columns)}) SELECT "
             + copied(call_columns, "c", {
-                "graph_id": "md5(c.graph_id || g || %s)::uuid::text",
-                "organization_id": "%s", "person_id": "NULL"})
-            + f" FROM {calls} c CROSS JOIN generate_series(1, %s) g "
-            f"WHERE c.organization_id = %s AND c.id <= (SELECT min(id) + %s FROM {calls} "
-            f"WHERE organization_id = %s)",
-            [to_org.pk, to_org.pk, copies, org.pk, SEED - 1, org.pk])
+                "graph_id": "md5(c.graph_id || g || %(to_org)s)::uuid::text",
+                "organization_id": "%(to_org)s", "person_id": "NULL"})
+            + f" FROM {calls} c CROSS JOIN generate_series(1, %(copies)s) g "
+            f"WHERE c.organization_id = %(org)s AND c.id <= (SELECT min(id) + %(last)s "
+            f"FROM {calls} WHERE organization_id = %(org)s)",
+            # Named: the columns come in the model's order, whatever it is.
+            {"to_org": to_org.pk, "copies": copies, "org": org.pk, "last": SEED - 1})
         cursor.execute(
             f"INSERT INTO {ledger} ({', '.join(ledger_columns)}) SELECT "
             + copied(ledger_columns, "e", {
-                "idempotency_key": "'call:' || md5(e.idempotency_key || g || %s)::uuid::text",
-                "organization_id": "%s", "account_id": "%s"})
-            + f" FROM {ledger} e CROSS JOIN generate_series(1, %s) g "
-            f"WHERE e.account_id = %s AND e.kind = 'usage' AND e.id <= (SELECT min(id) + %s "
-            f"FROM {ledger} WHERE account_id = %s AND kind = 'usage')",
-            [to_org.pk, to_org.pk, to_account.pk, copies, account.pk, SEED - 1, account.pk])
+                "idempotency_key":
+                    "'call:' || md5(e.idempotency_key || g || %(to_org)s)::uuid::text",
+                "organization_id": "%(to_org)s", "account_id": "%(to_account)s"})
+            + f" FROM {ledger} e CROSS JOIN generate_series(1, %(copies)s) g "
+            f"WHERE e.account_id = %(account)s AND e.kind = 'usage' AND e.id <= "
+            f"(SELECT min(id) + %(last)s FROM {ledger} WHERE account_id = %(account)s "
+            f"AND kind = 'usage')",
+            {"to_org": to_org.pk, "to_account": to_account.pk, "copies": copies,
+             "account": account.pk, "last": SEED - 1})
 
 
 @pytest.fixture

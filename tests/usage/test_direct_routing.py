@@ -606,3 +606,13 @@ def test_direct_routing_tab_queries_do_not_grow_with_rows(client_for, make_perso
     link = html_lib.unescape(re.search(r'href="(\?[^"]*after=[^"]*)" rel="next"', html)[1])
     second = client.get(DR_URL + link).content.decode()
     assert first_rows == 50 and second.count("<tr") > 50 and "First page" in second
+
+
+def test_direct_routing_rows_name_the_call_type_beside_microsofts_code(client_for, make_person,
+                                                                      dr_calls):
+    client = client_for(make_person("billing_administrator"))
+    html = client.get(DR_URL).content.decode()
+    assert "<td>Inbound call (dr_in)</td>" in html
+    assert "<td>Outbound: transferred (dr_out_user_transfer)</td>" in html
+    french = client.get(DR_URL, HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "<td>Appel entrant (dr_in)</td>" in french

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from credits.platform.access import permission
 
 from .. import direct_routing_store as store
-from .. import masking, report
+from .. import labels, masking, report
 from ..direct_routing import mask_dr_numbers
 from ..models import ExportFormat
 from .report_range import sync_report_range
@@ -40,7 +40,8 @@ def _row(call, digits: int) -> dict:
                                      digits)
     return {
         "start": _time(call.start_at), "name": call.user_display_name, "upn": call.upn,
-        "caller": caller, "callee": callee, "call_type": call.call_type,
+        "caller": caller, "callee": callee,
+        "call_type": labels.with_code(labels.call_type_name(call.call_type), call.call_type),
         "event": SUCCESS_LABELS["success" if call.successful else "failure"],
         "successful": call.successful, "duration": _num(call.duration_s),
         "invite": _time(call.invite_at), "failure": _time(call.failure_at),
