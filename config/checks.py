@@ -1,6 +1,6 @@
-"""System checks of the deployment settings (`manage.py check`), also run by the WSGI entry
-point so that a misconfigured server refuses to start instead of answering every request
-with an error."""
+"""System checks of the deployment settings (`manage.py check --deploy`). The secret key is
+also required by `runserver` and the WSGI and ASGI entry points, so that a misconfigured
+server refuses to start instead of answering every request with an error."""
 
 import sys
 from pathlib import Path
@@ -23,12 +23,6 @@ def secret_key_missing() -> bool:
         return True
 
 
-# The commands that serve or vouch for a deployment. The others sign nothing (migrate,
-# makemigrations, shell, the import commands...): they run without a key, so a release can
-# migrate before its key is in place and tools can inspect a checkout.
-NEEDS_KEY = frozenset({"check", "runserver"})
-
-
 def _manage_command() -> str | None:
     """The command of `manage.py COMMAND` (or django-admin) running now, else None."""
     if len(sys.argv) > 1 and Path(sys.argv[0]).name in ("manage.py", "django-admin"):
@@ -36,14 +30,23 @@ def _manage_command() -> str | None:
     return None
 
 
+def _secret_key_errors() -> list:
+    return [checks.Error(MISSING_SECRET_KEY, id="config.E001")] if secret_key_missing() else []
+
+
 @checks.register(checks.Tags.security)
+def check_secret_key_to_serve(app_configs=None, **kwargs):
+    """`runserver` would answer every signed request with an error: it refuses to start.
+    The WSGI and ASGI entry points refuse too (require_secret_key). Other commands sign
+    nothing (check, migrate, the imports...): a checkout is checked, and a release
+    migrates, before its key is in place."""
+    return _secret_key_errors() if _manage_command() == "runserver" else []
+
+
+@checks.register(checks.Tags.security, deploy=True)
 def check_secret_key(app_configs=None, **kwargs):
-    command = _manage_command()
-    if command is not None and command not in NEEDS_KEY:
-        return []
-    if secret_key_missing():
-        return [checks.Error(MISSING_SECRET_KEY, id="config.E001")]
-    return []
+    """`manage.py check --deploy` vouches for a deployment: the key must be set."""
+    return _secret_key_errors()
 
 
 def require_secret_key() -> None:

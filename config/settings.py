@@ -17,8 +17,8 @@ DEBUG = env.bool("DEBUG", default=False)
 LOCAL_RUN = env.bool("LOCAL_RUN", default=False) or DEBUG
 
 _DEV_SECRET = "dev-only-insecure-key-do-not-use-in-production-0123456789abcdef"
-# Outside DEBUG a real key is required: `manage.py check` and the WSGI entry point refuse
-# to start without one (config/checks.py).
+# Outside a local run a real key is required: `manage.py check --deploy`, `runserver` and
+# the WSGI/ASGI entry points refuse to start without one (config/checks.py).
 SECRET_KEY = env("SECRET_KEY", default=_DEV_SECRET if LOCAL_RUN else "")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

@@ -14,10 +14,9 @@ from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from .invoice_pdf import _date, _party, _tax, _text
+from .invoice_pdf import FACTS_STYLE, parties_table, pdf_date, pdf_text, tax_split
 from .models import CreditNote
 from .money import ZERO
-from .templatetags.countries import country_name
 from .templatetags.money import format_money
 
 __all__ = ["credit_note_pdf", "credit_note_pdf_filename"]
@@ -42,12 +41,12 @@ def _build(note: CreditNote, language: str) -> bytes:
     currency = note.currency
 
     def amount(value) -> str:
-        return _text(format_money(value, currency, language))
+        return pdf_text(format_money(value, currency, language))
 
     def minus(value) -> Decimal:
         return ZERO - value  # never "-0.00"
 
-    net, tax = _tax(note.amount)
+    net, tax = tax_split(note.amount)
     rate = Decimal(settings.INVOICE_TAX_RATE or 0)
     buffer = BytesIO()
     title = _("Credit note %(number)s") % {"number": note.number}
@@ -56,29 +55,19 @@ def _build(note: CreditNote, language: str) -> bytes:
                             bottomMargin=18 * mm)
     facts = Table([
         [_("Credit note number"), note.number],
-        [_("Credit note date"), _date(note.issued_at)],
-        [_("Corrects invoice"), f"{invoice.number} ({_date(invoice.issued_at)})"],
+        [_("Credit note date"), pdf_date(note.issued_at)],
+        [_("Corrects invoice"), f"{invoice.number} ({pdf_date(invoice.issued_at)})"],
         [_("Refunded to"), _("%(brand)s ending in %(last4)s") % {"brand": card.brand,
                                                                  "last4": card.last4}],
         [_("Refund reference"), refund.gateway_reference or "—"],
     ], colWidths=[50 * mm, 120 * mm], hAlign="LEFT")
-    facts.setStyle(TableStyle([("FONTNAME", (0, 0), (0, -1), "Helvetica-Bold"),
-                               ("BOTTOMPADDING", (0, 0), (-1, -1), 2)]))
-    buyer_address = org.billing_address
-    if org.billing_region:
-        buyer_address = "\n".join(filter(None, [buyer_address, country_name(org.billing_region)]))
-    parties = Table([[
-        _party(_("Seller"), settings.INVOICE_SELLER_NAME, settings.INVOICE_SELLER_ADDRESS,
-               settings.INVOICE_SELLER_TAX_ID, styles),
-        _party(_("Bill to"), org.legal_name or org.name, buyer_address, org.tax_id, styles),
-    ]], colWidths=[87 * mm, 87 * mm], hAlign="LEFT")
-    parties.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"),
-                                 ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
+    facts.setStyle(FACTS_STYLE)
+    parties = parties_table(org, styles)
     line_style = styles["BodyText"]
     product = _("Refund of Communications Credits: %(reason)s") % {"reason": note.reason}
     lines = Table([
         [_("Description"), _("Quantity"), _("Amount")],
-        [Paragraph(_text(product), line_style), "1", Paragraph(amount(minus(net)), line_style)],
+        [Paragraph(pdf_text(product), line_style), "1", Paragraph(amount(minus(net)), line_style)],
         ["", _("Subtotal"), Paragraph(amount(minus(net)), line_style)],
         ["", _("%(tax)s (%(rate)s%%)") % {
             "tax": settings.INVOICE_TAX_LABEL,
@@ -99,8 +88,8 @@ def _build(note: CreditNote, language: str) -> bytes:
                   "the card.") % {"amount": format_money(note.amount, currency, language),
                                   "invoice": invoice.number}
     doc.build([
-        Paragraph(_text(title), styles["Title"]),
+        Paragraph(pdf_text(title), styles["Title"]),
         parties, Spacer(1, 6 * mm), facts, Spacer(1, 8 * mm), lines, Spacer(1, 8 * mm),
-        Paragraph(_text(note_text), styles["Italic"]),
+        Paragraph(pdf_text(note_text), styles["Italic"]),
     ])
     return buffer.getvalue()

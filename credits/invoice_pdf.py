@@ -27,20 +27,20 @@ def invoice_pdf_filename(invoice: Invoice) -> str:
     return f"invoice-{invoice.number}.pdf"
 
 
-def _text(value) -> str:
+def pdf_text(value) -> str:
     # The standard PDF fonts have no narrow no-break space (French digit grouping).
     return escape(str(value)).replace("\u202f", "\xa0")
 
 
-def _lines(value: str) -> str:
-    return "<br/>".join(_text(line) for line in str(value).splitlines() if line.strip())
+def pdf_lines(value: str) -> str:
+    return "<br/>".join(pdf_text(line) for line in str(value).splitlines() if line.strip())
 
 
-def _date(value) -> str:
+def pdf_date(value) -> str:
     return formats.date_format(timezone.localtime(value), "DATE_FORMAT") if value else "—"
 
 
-def _tax(total: Decimal) -> tuple[Decimal, Decimal]:
+def tax_split(total: Decimal) -> tuple[Decimal, Decimal]:
     """(net, tax) of a tax-inclusive total at INVOICE_TAX_RATE percent."""
     rate = Decimal(settings.INVOICE_TAX_RATE or 0)
     if rate <= 0:
@@ -49,14 +49,35 @@ def _tax(total: Decimal) -> tuple[Decimal, Decimal]:
     return net, total - net
 
 
-def _party(title: str, name: str, address: str, tax_id: str, styles) -> list:
-    body = f"<b>{_text(name)}</b>"
+def party(title: str, name: str, address: str, tax_id: str, styles) -> list:
+    body = f"<b>{pdf_text(name)}</b>"
     if address:
-        body += "<br/>" + _lines(address)
+        body += "<br/>" + pdf_lines(address)
     if tax_id:
-        body += "<br/>" + _text(_("Tax ID: %(id)s") % {"id": tax_id})
-    return [Paragraph(f"<b>{_text(title)}</b>", styles["Heading4"]),
+        body += "<br/>" + pdf_text(_("Tax ID: %(id)s") % {"id": tax_id})
+    return [Paragraph(f"<b>{pdf_text(title)}</b>", styles["Heading4"]),
             Paragraph(body, styles["BodyText"])]
+
+
+# The blocks an invoice and a credit note share (credits.credit_note_pdf).
+FACTS_STYLE = TableStyle([("FONTNAME", (0, 0), (0, -1), "Helvetica-Bold"),
+                          ("BOTTOMPADDING", (0, 0), (-1, -1), 2)])
+
+
+def parties_table(org, styles) -> Table:
+    """Seller (this deployment's operator, from settings) beside the buyer (the
+    organization's billing profile)."""
+    buyer_address = org.billing_address
+    if org.billing_region:
+        buyer_address = "\n".join(filter(None, [buyer_address, country_name(org.billing_region)]))
+    parties = Table([[
+        party(_("Seller"), settings.INVOICE_SELLER_NAME, settings.INVOICE_SELLER_ADDRESS,
+              settings.INVOICE_SELLER_TAX_ID, styles),
+        party(_("Bill to"), org.legal_name or org.name, buyer_address, org.tax_id, styles),
+    ]], colWidths=[87 * mm, 87 * mm], hAlign="LEFT")
+    parties.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"),
+                                 ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
+    return parties
 
 
 def invoice_pdf(invoice: Invoice, *, language: str = "en") -> bytes:
@@ -73,9 +94,9 @@ def _build(invoice: Invoice, language: str) -> bytes:
     currency = invoice.currency
 
     def amount(value) -> str:
-        return _text(format_money(value, currency, language))
+        return pdf_text(format_money(value, currency, language))
 
-    net, tax = _tax(invoice.amount)
+    net, tax = tax_split(invoice.amount)
     rate = Decimal(settings.INVOICE_TAX_RATE or 0)
     buffer = BytesIO()
     title = _("Invoice %(number)s") % {"number": invoice.number}
@@ -84,34 +105,24 @@ def _build(invoice: Invoice, language: str) -> bytes:
                             bottomMargin=18 * mm)
     rows = [
         [_("Invoice number"), invoice.number],
-        [_("Invoice date"), _date(invoice.issued_at)],
-        [_("Payment date"), _date(attempt.completed_at or invoice.issued_at)],
+        [_("Invoice date"), pdf_date(invoice.issued_at)],
+        [_("Payment date"), pdf_date(attempt.completed_at or invoice.issued_at)],
         [_("Paid with"), _("%(brand)s ending in %(last4)s") % {"brand": card.brand,
                                                                "last4": card.last4}],
         [_("Payment reference"), attempt.gateway_reference or "—"],
-        [_("Credits expire"), _date(invoice.ledger_entry.expires_at)],
+        [_("Credits expire"), pdf_date(invoice.ledger_entry.expires_at)],
     ]
     if attempt.po_number:
         rows.insert(1, [_("PO number"), attempt.po_number])
     facts = Table(rows, colWidths=[50 * mm, 120 * mm], hAlign="LEFT")
-    facts.setStyle(TableStyle([("FONTNAME", (0, 0), (0, -1), "Helvetica-Bold"),
-                               ("BOTTOMPADDING", (0, 0), (-1, -1), 2)]))
-    buyer_address = org.billing_address
-    if org.billing_region:
-        buyer_address = "\n".join(filter(None, [buyer_address, country_name(org.billing_region)]))
-    parties = Table([[
-        _party(_("Seller"), settings.INVOICE_SELLER_NAME, settings.INVOICE_SELLER_ADDRESS,
-               settings.INVOICE_SELLER_TAX_ID, styles),
-        _party(_("Bill to"), org.legal_name or org.name, buyer_address, org.tax_id, styles),
-    ]], colWidths=[87 * mm, 87 * mm], hAlign="LEFT")
-    parties.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"),
-                                 ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
+    facts.setStyle(FACTS_STYLE)
+    parties = parties_table(org, styles)
     product = (_("Communications Credits purchase") if attempt.kind == "purchase"
                else _("Communications Credits auto-recharge"))
     line_style = styles["BodyText"]
     lines = Table([
         [_("Description"), _("Quantity"), _("Amount")],
-        [Paragraph(_text(product), line_style), "1", Paragraph(amount(net), line_style)],
+        [Paragraph(pdf_text(product), line_style), "1", Paragraph(amount(net), line_style)],
         ["", _("Subtotal"), Paragraph(amount(net), line_style)],
         ["", _("%(tax)s (%(rate)s%%)") % {
             "tax": settings.INVOICE_TAX_LABEL,
@@ -128,10 +139,10 @@ def _build(invoice: Invoice, language: str) -> bytes:
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
     ]))
     note = _("Prepaid Communications Credits. Credits not used by %(date)s expire.") % {
-        "date": _date(invoice.ledger_entry.expires_at)}
+        "date": pdf_date(invoice.ledger_entry.expires_at)}
     doc.build([
-        Paragraph(_text(title), styles["Title"]),
+        Paragraph(pdf_text(title), styles["Title"]),
         parties, Spacer(1, 6 * mm), facts, Spacer(1, 8 * mm), lines, Spacer(1, 8 * mm),
-        Paragraph(_text(note), styles["Italic"]),
+        Paragraph(pdf_text(note), styles["Italic"]),
     ])
     return buffer.getvalue()

@@ -129,7 +129,7 @@ def parse_limit(value, *, label: str) -> Decimal | None:
                              % {"field": label}) from exc
     if not amount.is_finite() or amount != amount.quantize(Decimal("0.01")):
         raise LimitError(_("%(field)s: at most 2 decimal places.") % {"field": label})
-    if amount < 0:
+    if amount.is_signed():  # "-0" too: a minus sign is not a limit of zero
         raise LimitError(_("%(field)s cannot be negative.") % {"field": label})
     if amount > MAX_LIMIT:
         raise LimitError(_("%(field)s must be at most %(max)s.")

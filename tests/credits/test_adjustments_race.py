@@ -3,43 +3,19 @@ never break the ledger (balance == sum of entries, each balance after = the prev
 plus its amount, no unconfirmed debit below zero)."""
 
 import random
-import threading
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.db.models import Sum
 
 from credits.models import AuditEntry, CreditAccount, LedgerEntry
 from credits.platform.services import ServiceError
 from credits.services.adjustments import balance_adjust
 from credits.services.ledger import UsageCharge, credits_charge_usage_batch
+from tests.concurrency import run_threads
 from tests.conftest import requires_postgres
 from tests.factories import OrganizationFactory, funded_account
-
-
-def run_threads(targets):
-    errors = []
-    start = threading.Barrier(len(targets))
-
-    def wrap(fn):
-        def run():
-            try:
-                start.wait(30)
-                fn()
-            except Exception as exc:  # surfaced by the assertion below
-                errors.append(exc)
-            finally:
-                connection.close()
-        return run
-
-    threads = [threading.Thread(target=wrap(t)) for t in targets]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert errors == []
 
 
 def assert_ledger_exact(org):

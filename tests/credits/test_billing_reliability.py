@@ -2,13 +2,11 @@
 dying mid-recharge, and the recharge path through a real Celery worker on Redis."""
 
 import random
-import threading
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.db.models import Sum
 
 from credits.models import CreditAccount, LedgerEntry, RechargeAttempt, SimulatedGatewayCharge
@@ -16,6 +14,7 @@ from credits.services import recharges
 from credits.services.ledger import UsageCharge, credits_charge_usage_batch
 from credits.services.recharges import auto_recharge_configure
 from credits.tasks import auto_recharge_check, auto_recharge_sweep
+from tests.concurrency import run_threads
 from tests.conftest import requires_postgres, requires_redis
 from tests.factories import OrganizationFactory, funded_account, saved_card
 
@@ -34,27 +33,6 @@ def charges(keys, amount):
     now = datetime.now(UTC)
     return [UsageCharge(key=k, amount=Decimal(amount), description="", occurred_at=now)
             for k in keys]
-
-
-def run_threads(targets):
-    errors = []
-
-    def wrap(fn):
-        def run():
-            try:
-                fn()
-            except Exception as exc:  # surfaced by the assertion below
-                errors.append(exc)
-            finally:
-                connection.close()
-        return run
-
-    threads = [threading.Thread(target=wrap(t)) for t in targets]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert errors == []
 
 
 def assert_ledger_consistent(org):

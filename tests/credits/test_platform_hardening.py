@@ -315,14 +315,35 @@ needs_no_dotenv_key = pytest.mark.skipif(_dotenv_sets_a_key(),
 
 @needs_no_dotenv_key
 @pytest.mark.parametrize("key", [None, ""])
-def test_manage_py_check_refuses_a_server_without_a_secret_key(key):
+def test_manage_py_check_deploy_refuses_a_deployment_without_a_secret_key(key):
     from config.checks import MISSING_SECRET_KEY
 
     env = _production_env() if key is None else _production_env(SECRET_KEY=key)
-    result = subprocess.run([sys.executable, "manage.py", "check"], capture_output=True,
-                            text=True, env=env, cwd=ROOT, timeout=120)
+    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy"],
+                            capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert result.returncode != 0
     assert "config.E001" in result.stderr and MISSING_SECRET_KEY in result.stderr
+
+
+@needs_no_dotenv_key
+def test_a_plain_check_of_a_checkout_needs_no_secret_key():
+    """`manage.py check` checks the code (models, URLs, settings that are not secrets): a
+    fresh checkout passes it before any key exists."""
+    result = subprocess.run([sys.executable, "manage.py", "check"], capture_output=True,
+                            text=True, env=_production_env(), cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "config.E001" not in result.stderr
+
+
+@needs_no_dotenv_key
+def test_runserver_refuses_to_serve_without_a_secret_key(monkeypatch):
+    from config import checks
+
+    monkeypatch.setattr(sys, "argv", ["manage.py", "runserver"])
+    monkeypatch.setattr(checks, "secret_key_missing", lambda: True)
+    assert [e.id for e in checks.check_secret_key_to_serve()] == ["config.E001"]
+    monkeypatch.setattr(sys, "argv", ["manage.py", "migrate"])
+    assert checks.check_secret_key_to_serve() == []
 
 
 @needs_no_dotenv_key

@@ -2,12 +2,10 @@
 its unspent remainder, neither in the ledger nor at the gateway, and concurrent sweeps
 settle a pending refund once."""
 
-import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -16,32 +14,10 @@ from credits.platform.services import ServiceError
 from credits.services.ledger import UsageCharge, credits_charge_usage_batch
 from credits.services.purchases import credits_purchase
 from credits.services.refunds import refund_request, refunds_settle_pending
+from tests.concurrency import run_threads
 from tests.conftest import requires_postgres
 from tests.credits.test_adjustments_race import assert_ledger_exact
 from tests.factories import OrganizationFactory, saved_card
-
-
-def run_threads(targets):
-    errors = []
-    start = threading.Barrier(len(targets))
-
-    def wrap(fn):
-        def run():
-            try:
-                start.wait(30)
-                fn()
-            except Exception as exc:  # surfaced by the assertion below
-                errors.append(exc)
-            finally:
-                connection.close()
-        return run
-
-    threads = [threading.Thread(target=wrap(t)) for t in targets]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert errors == []
 
 
 def bought_and_spent(number="4242424242424242"):

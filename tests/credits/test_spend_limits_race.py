@@ -1,16 +1,15 @@
 """Spend limits under concurrency on PostgreSQL: ingestion batches that cross a limit at
 the same time tell it exactly once, and the counters equal the month's usage entries."""
 
-import threading
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.db.models import Sum
 
 from credits.models import DomainEvent, LedgerEntry, SpendCounter
 from credits.services.spend_limits import person_spend_limit_set, spend_limit_set
+from tests.concurrency import run_threads
 from tests.conftest import requires_postgres
 from tests.factories import (
     TEST_DECK_CSV,
@@ -24,29 +23,6 @@ from tests.factories import (
 from usage.services import calls_ingest
 
 DECK = TEST_DECK_CSV + "outbound,34,Spain,ES,landline,0.05000,0.00,60,60,USD,2026-01-01\n"
-
-
-def run_threads(targets):
-    errors = []
-    start = threading.Barrier(len(targets))
-
-    def wrap(fn):
-        def run():
-            try:
-                start.wait(30)
-                fn()
-            except Exception as exc:  # surfaced by the assertion below
-                errors.append(exc)
-            finally:
-                connection.close()
-        return run
-
-    threads = [threading.Thread(target=wrap(t)) for t in targets]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert errors == []
 
 
 @requires_postgres
