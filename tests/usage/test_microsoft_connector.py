@@ -14,7 +14,7 @@ from credits.models import DomainEvent, LedgerEntry
 from credits.platform.events import event_dispatch
 from credits.platform.services import Actor, ServiceError
 from tests.conftest import requires_postgres
-from usage.microsoft import pull
+from usage.microsoft import connection_test, pull
 from usage.microsoft.client import retry_after_seconds
 from usage.models import CallRecord, DirectRoutingCall, MicrosoftConnection, MicrosoftPullRun
 
@@ -172,7 +172,7 @@ def test_missing_permission_or_consent_is_said_in_words(connected, fake):
     outcome = pull.microsoft_pull(organization=connected)
     assert not outcome.ok and outcome.error_code == "permission"
     assert "CallRecords.Read.All" in outcome.message and "admin consent" in outcome.message
-    result = pull.microsoft_connection_test(organization=connected, actor=ACTOR)
+    result = connection_test.microsoft_connection_test(organization=connected, actor=ACTOR)
     assert not result.ok and "CallRecords.Read.All" in result.message
 
 
@@ -186,14 +186,14 @@ def test_a_bad_secret_tenant_or_client_id_is_said_in_words(org, fake, waits, fie
     values = {"tenant_id": TENANT, "client_id": CLIENT_ID, "client_secret": SECRET,
               field: value}
     pull.microsoft_connection_save(organization=org, actor=ACTOR, **values)
-    result = pull.microsoft_connection_test(organization=org, actor=ACTOR)
+    result = connection_test.microsoft_connection_test(organization=org, actor=ACTOR)
     assert not result.ok
     assert words in result.message
     assert MicrosoftConnection.objects.get().last_test_message == result.message
 
 
 def test_test_connection_succeeds_with_the_right_app(connected, fake):
-    result = pull.microsoft_connection_test(organization=connected, actor=ACTOR)
+    result = connection_test.microsoft_connection_test(organization=connected, actor=ACTOR)
     assert result.ok, result.message
     assert fake.graph_requests("getPstnCalls")  # one small call after the token
 
@@ -259,7 +259,7 @@ def test_a_certificate_signs_in_instead_of_a_secret(org, fake, waits, tmp_path):
     assert conn.uses_certificate and not conn.secret_encrypted
     assert "PRIVATE KEY" not in conn.certificate_encrypted
     fake.thumbprint = conn.certificate_thumbprint
-    result = pull.microsoft_connection_test(organization=org, actor=ACTOR)
+    result = connection_test.microsoft_connection_test(organization=org, actor=ACTOR)
     assert result.ok, result.message
 
 

@@ -261,7 +261,8 @@ class GraphClient:
 
     def pages(self, kind: str, start: datetime, end: datetime,
               first_url: str | None = None) -> Iterator[Page]:
-        url = first_url or self.function_url(kind, start, end)
+        # A saved link (a resumed pull) is checked as Graph's own links are.
+        url = self._own_link(first_url) if first_url else self.function_url(kind, start, end)
         while url:
             page = self.page(url)
             yield page

@@ -8,12 +8,16 @@ A pull (`microsoft_pull`):
 2. plans, per kind (PSTN, Direct Routing), windows from the kind's watermark minus the
    overlap margin (or from where a failed page left off) to now, each at most Graph's 90
    days and each overlapping the previous by the margin;
-3. reads each window's pages (usage.microsoft.client) and sends every page's rows through
-   the same ingestion as the API (`calls_ingest`, `direct_routing_ingest`): the same
+3. reads each window's pages (usage.microsoft.client) and sends their rows through the
+   same ingestion as the API (`calls_ingest`, `direct_routing_ingest`): the same
    validation, rating, charging and idempotency; a row read twice is a duplicate, charged
-   once. After each page, the next page's link is saved on the connection; after each
-   window, the kind's watermark moves to the window's end. No lock is held while Graph
-   answers;
+   once. Rows are gathered across pages and committed in batches of up to
+   FILE_ROWS_PER_BATCH, as file imports are (whole pages per batch); after each batch, the
+   link of the page after it is saved on the connection, so a pull that stops reads the
+   uncommitted pages again (when Graph itself fails, the pages read are committed first).
+   The run's page count and heartbeat move per page, its row counters per batch; after
+   each window, the kind's watermark moves to the window's end. No lock is held while
+   Graph answers;
 4. ends the run: succeeded, or failed with the reason in words. After
    MS_PULL_FAILURES_BEFORE_ALERT failures in a row, `connector_failing` is recorded once per
    incident; the first success after it records `connector_recovered`.
@@ -204,38 +208,6 @@ def client_for(connection: MicrosoftConnection, **kwargs) -> GraphClient:
 CLIENT_FACTORY: Callable[..., GraphClient] = client_for
 
 
-@dataclass
-class TestResult:
-    ok: bool
-    message: str
-    code: str = ""
-
-
-def microsoft_connection_test(*, organization: Organization, actor: Actor,
-                              now: datetime | None = None) -> TestResult:
-    """Sign in and make one small call; the outcome in words, kept on the connection."""
-    now = now or timezone.now()
-    connection = MicrosoftConnection.objects.filter(organization=organization).first()
-    if connection is None:
-        return TestResult(False, describe("no_connection"), "no_connection")
-    try:
-        client = CLIENT_FACTORY(connection, max_retries=1)
-        rows = client.check(now)
-    except ConnectorError as exc:
-        result = TestResult(False, describe(exc.code, exc.detail), exc.code)
-    else:
-        from django.utils.translation import gettext
-
-        result = TestResult(True, gettext(
-            "Signed in to Microsoft and read the call records (%(n)s calls in the last hour): "
-            "the app has CallRecords.Read.All with admin consent.") % {"n": rows})
-    MicrosoftConnection.objects.filter(pk=connection.pk).update(
-        last_test_at=now, last_test_ok=result.ok, last_test_message=result.message[:2000])
-    audit_record(organization=organization, actor=actor, action="microsoft.test",
-                 target=connection, changes={"ok": result.ok, "code": result.code})
-    return result
-
-
 # --- pulling --------------------------------------------------------------------------------
 
 
@@ -392,15 +364,43 @@ def _pull(connection: MicrosoftConnection, run: MicrosoftPullRun, outcome: PullO
         run.waited_seconds = client.stats.waited
 
 
-def _pull_window(connection, run, outcome, client, kind, start, end, first_url, now) -> None:
-    totals = outcome.totals[kind]
-    imported_f, duplicates_f, rejected_f = COUNTERS[kind]
-    for page in client.pages(kind, start, end, first_url=first_url):
-        for offset in range(0, max(len(page.rows), 1), ingest.MAX_ROWS_PER_BATCH):
-            chunk = page.rows[offset:offset + ingest.MAX_ROWS_PER_BATCH]
-            if not chunk:
-                break
-            result = INGESTERS[kind](connection.organization, chunk, now)
+class _WindowBatch:
+    """The rows of a window's pages read since the last commit, committed in batches of up
+    to FILE_ROWS_PER_BATCH rows: the file imports' batches, each one transaction of the
+    kind's ingester (which locks the organization's ingestion and, for the charge, its
+    credit account inside that transaction only). `after` is where the window goes on once
+    they are committed: the next page's link, or None at the window's end."""
+
+    def __init__(self, connection, run, outcome, kind, start, end, now):
+        self.connection, self.run, self.kind, self.now = connection, run, kind, now
+        self.totals = outcome.totals[kind]
+        self.start, self.end = start, end
+        self.rows: list = []
+        self.after: str | None = None
+        self.dirty = False  # pages read whose link is not saved yet (an empty page's too)
+
+    def add(self, page) -> None:
+        limit = ingest.FILE_ROWS_PER_BATCH
+        if self.rows and len(self.rows) + len(page.rows) > limit:
+            self.commit()  # pages stay whole in a batch: the resume link is a page's
+        self.rows.extend(page.rows)
+        self.after, self.dirty = page.next_link, True
+        run = self.run
+        run.pages += 1
+        run.heartbeat_at = timezone.now()
+        run.save(update_fields=["pages", "heartbeat_at"])
+        if len(self.rows) >= limit:
+            self.commit()
+
+    def commit(self) -> None:
+        if not self.dirty:
+            return
+        run, kind, totals = self.run, self.kind, self.totals
+        limit = ingest.FILE_ROWS_PER_BATCH
+        # More than a batch only when one page holds more rows than a batch.
+        for offset in range(0, len(self.rows), limit):
+            result = INGESTERS[kind](self.connection.organization,
+                                     self.rows[offset:offset + limit], self.now)
             totals.pulled += result.accepted
             totals.duplicates += result.duplicates
             totals.rejected += len(result.rejected)
@@ -408,23 +408,40 @@ def _pull_window(connection, run, outcome, client, kind, start, end, first_url, 
                 if len(run.rejected_sample) < REJECTED_SAMPLE:
                     run.rejected_sample.append({"kind": kind, "id": rejected.get("id"),
                                                 "errors": rejected.get("errors")})
-        run.pages += 1
+        self.rows = []
+        self.dirty = False
+        imported_f, duplicates_f, rejected_f = COUNTERS[kind]
         setattr(run, imported_f, totals.pulled)
         setattr(run, duplicates_f, totals.duplicates)
         setattr(run, rejected_f, totals.rejected)
         run.heartbeat_at = timezone.now()
-        run.save(update_fields=["pages", imported_f, duplicates_f, rejected_f, "heartbeat_at",
+        run.save(update_fields=[imported_f, duplicates_f, rejected_f, "heartbeat_at",
                                 "rejected_sample"])
-        # Where to start again should the next page fail: that page.
-        resume = dict(connection.resume or {})
-        if page.next_link:
-            resume[kind] = {"start": start.isoformat(), "end": end.isoformat(),
-                            "next": page.next_link}
+        # Only now may the next pull start after these pages: should this worker die
+        # before, it starts again from the first of them (ids make a second read harmless).
+        resume = dict(self.connection.resume or {})
+        if self.after:
+            resume[kind] = {"start": self.start.isoformat(), "end": self.end.isoformat(),
+                            "next": self.after}
         else:
             resume.pop(kind, None)
-        connection.resume = resume
-        MicrosoftConnection.objects.filter(pk=connection.pk).update(resume=resume)
-    # The window is read to its end: the watermark may move up to it (never back).
+        self.connection.resume = resume
+        MicrosoftConnection.objects.filter(pk=self.connection.pk).update(resume=resume)
+
+
+def _pull_window(connection, run, outcome, client, kind, start, end, first_url, now) -> None:
+    batch = _WindowBatch(connection, run, outcome, kind, start, end, now)
+    try:
+        for page in client.pages(kind, start, end, first_url=first_url):
+            batch.add(page)
+    except ConnectorError:
+        # Graph failed on a page, after its retries: the pages read before it are whole, so
+        # they are kept and the next pull starts at the failed page.
+        batch.commit()
+        raise
+    batch.commit()
+    # The window is read to its end and committed: the watermark may move up to it (never
+    # back).
     field_name = WATERMARKS[kind]
     through = getattr(connection, field_name)
     if through is None or end > through:

@@ -57,6 +57,9 @@ class MicrosoftConnection(models.Model):
     last_test_at = models.DateTimeField(null=True, blank=True)
     last_test_ok = models.BooleanField(null=True, blank=True)
     last_test_message = models.TextField(blank=True)
+    # The last test's outcome as facts ({"code", "calls", "detail"}): the page words them
+    # in its reader's language (usage.microsoft.connection_test).
+    last_test_facts = models.JSONField(default=dict, blank=True)
     # A backfill an admin asked for and no worker has started yet.
     backfill_days_requested = models.PositiveIntegerField(null=True, blank=True)
     # The connection the demo seeds: its runs are made up and the page says so.

@@ -16,7 +16,7 @@ from credits.platform.services import Actor, ServiceError
 from credits.templatetags.dates import format_day, format_when
 
 from ..forms import MicrosoftBackfillForm, MicrosoftConnectionForm
-from ..microsoft import pull, secrets
+from ..microsoft import connection_test, pull, secrets
 from ..microsoft.errors import describe
 
 READ = ("manage_api_tokens", "view_settings")
@@ -80,6 +80,8 @@ def microsoft_connection(request):
         run.window_short, run.window_full = window_label(run)
     return render(request, "usage/microsoft.html", {
         "connection": connection,
+        "last_test": (connection_test.last_test_sentence(connection)
+                      if connection is not None else ""),
         "form": form,
         "backfill_form": MicrosoftBackfillForm(),
         "page": page,
@@ -95,8 +97,8 @@ def microsoft_connection(request):
 @permission(MANAGE)
 @require_POST
 def microsoft_test(request):
-    result = pull.microsoft_connection_test(organization=request.organization,
-                                            actor=Actor.from_request(request))
+    result = connection_test.microsoft_connection_test(organization=request.organization,
+                                                       actor=Actor.from_request(request))
     (messages.success if result.ok else messages.error)(request, result.message)
     return redirect("settings_microsoft")
 
