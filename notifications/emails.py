@@ -7,6 +7,7 @@ Templates live in templates/notifications/email/: `<event>.subject.txt`, `<event
 in French. Per-language files keep each e-mail readable as a whole and need no catalogue.
 """
 
+import html as html_lib
 import re
 from urllib.parse import urlsplit
 
@@ -16,6 +17,8 @@ from django.template.loader import select_template
 from django.urls import reverse
 from django.utils import translation
 
+from credits import products
+from credits.forms.licenses import country_name
 from credits.payments.reasons import reason_clause as decline_reason_clause
 
 from . import catalog, formatting
@@ -27,6 +30,18 @@ def reason_clause(code: str, language: str) -> str:
     the recipient's language (credits.payments.reasons holds the words)."""
     with translation.override(language):
         return decline_reason_clause(code)
+
+
+def pool_name(payload: dict, language: str) -> str:
+    """The pool's name in the reader's language, from its kind and country: the label the
+    event stored was written in whatever language was active when the call crossed the
+    level, with the country as its code."""
+    label = products.POOL_KIND_LABELS.get(payload.get("kind") or "")
+    if label is None:
+        return str(payload.get("pool") or "")
+    country = str(payload.get("country") or "")
+    with translation.override(language):
+        return f"{label} ({country_name(country)})" if country else str(label)
 
 
 def language_of(person) -> str:
@@ -79,7 +94,7 @@ def email_context(*, notification, language: str, recipient_name: str) -> dict:
         "days_left": _int(p.get("days_left")),
         "expires_on": formatting.long_date(p.get("expires_on"), language),
         "expires_at": formatting.date_time(p.get("expires_at"), language),
-        "pool": p.get("pool") or "",
+        "pool": pool_name(p, language),
         "month": formatting.month(p.get("month"), language) if p.get("month") else "",
         "used": formatting.number(p.get("used"), language),
         "total": formatting.number(p.get("total"), language),
@@ -128,7 +143,9 @@ def render_email(*, notification, language: str, recipient_name: str) -> tuple[s
         subject = select_template(_templates(notification.name, language, "subject.txt"))
         text = select_template(_templates(notification.name, language, "txt"))
         html = select_template(_templates(notification.name, language, "html"))
-        subject_line = " ".join(subject.render(context).split())
+        # A subject is plain text, but its templates autoescape like any other: undo it, or
+        # "d'audioconférence" reads "d&#x27;audioconférence".
+        subject_line = " ".join(html_lib.unescape(subject.render(context)).split())
         return (
             f"[{notification.organization.name}] {subject_line}",
             re.sub(r"\n{3,}", "\n\n", text.render(context)).strip() + "\n",

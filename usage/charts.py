@@ -108,3 +108,71 @@ def _as_number(value: float, integer: bool):
     if integer:
         return int(round(value))
     return Decimal(str(round(value, 6))).normalize()
+
+
+# Horizontal bars, one per category (a country...), for the charts whose categories are
+# names too long for a date axis: the names sit left of the bars, the value ticks below.
+H_LEFT, H_ROW, H_BAR, H_TOP, H_BOTTOM = 104, 26, 14, 6, 22
+
+
+@dataclass(frozen=True)
+class Category:
+    key: str
+    name: str
+    capacity: int | Decimal | None = None  # drawn as a light track behind the bar
+
+
+def category_chart(*, key: str, categories: list[Category], series: list[Series], label: str,
+                   description: str, fmt, tick_fmt, capacity_name: str = "",
+                   integer: bool = True) -> dict:
+    """The template's data for one horizontal chart (usage/_category_chart.html): per
+    category, the series' values stacked left to right in their colours, over a light track
+    of the category's capacity when it has one. `series[i].values` follow `categories`."""
+    n = len(categories)
+    plot_w = WIDTH - H_LEFT - RIGHT
+    plot_h = max(n, 1) * H_ROW
+    height = H_TOP + plot_h + H_BOTTOM
+    totals = [sum((s.values[i] for s in series), start=0) for i in range(n)]
+    peak = float(max([*totals, *(c.capacity or 0 for c in categories)], default=0))
+    step = _nice_step(peak, integer)
+    top_value = step * max(1, math.ceil(peak / step)) if peak else step * Y_TICKS
+    scale = plot_w / top_value
+    ticks = []
+    value = 0.0
+    while value <= top_value + step / 1000:
+        ticks.append({"x": round(H_LEFT + value * scale, 2),
+                      "label": tick_fmt(_as_number(value, integer))})
+        value += step
+    colours = {s.key: PALETTE[i % len(PALETTE)] for i, s in enumerate(series)}
+    rows = []
+    for i, cat in enumerate(categories):
+        y = H_TOP + i * H_ROW + (H_ROW - H_BAR) / 2
+        track = None
+        if cat.capacity:
+            track = {"w": round(float(cat.capacity) * scale, 2),
+                     "title": f"{cat.name} · {capacity_name}: {fmt(cat.capacity)}"}
+        bars, x = [], float(H_LEFT)
+        for s in series:
+            v = s.values[i]
+            if not v:
+                continue
+            w = float(v) * scale
+            bars.append({"x": round(x, 2), "w": round(w, 2), "fill": colours[s.key],
+                         "title": f"{cat.name} · {s.name}: {fmt(v)}"})
+            x += w
+        rows.append({"name": cat.name, "y": round(y, 2), "h": H_BAR,
+                     "label_y": round(y + H_BAR / 2, 2), "track": track, "bars": bars})
+    legend = [{"name": s.name, "fill": colours[s.key]} for s in series]
+    has_capacity = any(c.capacity for c in categories)
+    return {
+        "key": key, "label": label, "description": description,
+        "width": WIDTH, "height": height, "left": H_LEFT, "right": WIDTH - RIGHT,
+        "top": H_TOP, "bottom": H_TOP + plot_h, "x_label_y": height - 6,
+        "x_ticks": ticks, "rows": rows, "legend": legend,
+        "capacity_name": capacity_name if has_capacity else "",
+        "peak": fmt(max(totals) if totals else 0),
+        "series_names": [s.name for s in series],
+        "table": [(cat.name, [fmt(s.values[i]) for s in series], fmt(totals[i]),
+                   fmt(cat.capacity) if cat.capacity is not None else "")
+                  for i, cat in enumerate(categories)],
+    }

@@ -236,7 +236,8 @@ def test_funds_expiring_gives_amount_and_date_in_the_readers_language(org, peopl
 def test_pool_alert_gives_pool_used_and_left(org, people, emit):
     emit(org, "pool_80")
     message = _mail_to(people["billing"])
-    assert message.subject == "[Contoso] Forfait de minutes utilisé à 80 % : Domestic calling, US"
+    assert message.subject == (
+        "[Contoso] Forfait de minutes utilisé à 80 % : Appels nationaux (États-Unis)")
     assert "a utilisé 2\u202f400 de ses 3\u202f000 minutes en mai 2026. Il reste 600 minutes." in (
         message.body
     )

@@ -6,11 +6,12 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from credits import products as P
 from credits.forms.licenses import country_name
 from credits.platform.access import permission
 from credits.selectors.licenses import month_start, pool_status
-
-CHART_WIDTH = 400
+from credits.templatetags.numbers import num
+from usage import charts
 
 
 def _month_param(value: str) -> date:
@@ -23,30 +24,33 @@ def _month_param(value: str) -> date:
     return chosen if chosen <= current else current
 
 
+def _chart(rows: list[dict]) -> dict:
+    """Minutes used per country, one colour per pool, over the country's included minutes."""
+    countries = sorted({r["country"] for r in rows}, key=lambda c: (c == "", c))
+    names = {r["country"]: r["country_name"] for r in rows}
+    categories = [charts.Category(c or "*", names[c],
+                                  sum(r["total"] for r in rows if r["country"] == c))
+                  for c in countries]
+    kinds = [k for k in P.POOL_KINDS if any(r["kind"] == k for r in rows)]
+    series = [charts.Series(k, str(P.POOL_KIND_LABELS[k]),
+                            [sum(r["used"] for r in rows if r["kind"] == k and r["country"] == c)
+                             for c in countries])
+              for k in kinds]
+    return charts.category_chart(
+        key="pools", categories=categories, series=series,
+        label=_("Minutes by country"),
+        description=_("For each country, the minutes used in each pool (one colour per "
+                      "pool) over the minutes the pools include (light track)."),
+        fmt=num, tick_fmt=num, capacity_name=_("Minutes included"))
+
+
 @permission("view_usage")
 def minute_pools(request):
     month = _month_param(request.GET.get("month", ""))
     rows = pool_status(organization=request.organization, month=month)
     for row in rows:
         row["country_name"] = country_name(row["country"]) if row["country"] else _("Tenant-wide")
-    # Bar chart by country: total and used minutes of every pool of that country.
-    by_country = {}
-    for row in rows:
-        label = row["country"] or "*"
-        bar = by_country.setdefault(label, {"label": row["country_name"], "code": row["country"],
-                                            "total": 0, "used": 0})
-        bar["total"] += row["total"]
-        bar["used"] += row["used"]
-    biggest = max([max(b["total"], b["used"]) for b in by_country.values()] + [1])
-    bars = []
-    ordered = sorted(by_country.values(), key=lambda b: (b["code"] == "", b["code"]))
-    for i, bar in enumerate(ordered):
-        bars.append({
-            **bar,
-            "y": i * 32,
-            "total_w": round(bar["total"] * CHART_WIDTH / biggest),
-            "used_w": round(bar["used"] * CHART_WIDTH / biggest),
-        })
+    chart = _chart(rows) if rows else None
     months = []
     m = month_start()
     for _i in range(6):
@@ -62,9 +66,7 @@ def minute_pools(request):
             # there is nothing to show.
             "past_month": month < month_start(),
             "months": months,
-            "bars": bars,
-            "chart_height": max(32, len(bars) * 32),
-            "chart_width": CHART_WIDTH,
+            "chart": chart,
             "totals": {
                 "total": sum(r["total"] for r in rows),
                 "used": sum(r["used"] for r in rows),
