@@ -12,6 +12,7 @@ paths and wrong methods under /api/ answer 404 and 405 in the same shape
 
 import functools
 import logging
+import math
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpResponseNotAllowed
@@ -23,7 +24,7 @@ from credits.api import router as credits_router
 from credits.platform.api import error_response, too_large_response, unavailable_response
 from credits.platform.errors import DATABASE_UNAVAILABLE
 from usage.api import router as usage_router
-from usage.api_auth import OrganizationToken, TokenRateThrottle
+from usage.api_auth import OrganizationToken, TokenRateThrottle, presented_token_admitted
 
 api = NinjaAPI(
     title="Credits Center API",
@@ -52,8 +53,22 @@ def _clean(errors) -> list[dict]:
     return out
 
 
+def _token_refused(request):
+    """The 401 or 429 of a request refused for its input before its operation checked its
+    token (usage.api_auth.presented_token_admitted); None when the token is fine."""
+    try:
+        presented_token_admitted(request)
+    except AuthenticationError as exc:
+        return on_unauthorized(request, exc)
+    except Throttled as exc:
+        return on_throttled(request, exc)
+    return None
+
+
 @api.exception_handler(ValidationError)
 def on_validation_error(request, exc):
+    if refused := _token_refused(request):
+        return refused
     errors = _clean(exc.errors)
     first = errors[0] if errors else {"loc": [], "msg": "invalid"}
     where = ".".join(first["loc"]) or "body"
@@ -70,12 +85,17 @@ def on_unauthorized(request, exc):
 
 @api.exception_handler(Throttled)
 def on_throttled(request, exc):
-    return _error(request, 429, "Too many requests for this token; retry after the "
-                                "Retry-After delay.")
+    response = _error(request, 429, "Too many requests for this token; retry after the "
+                                    "Retry-After delay.")
+    if exc.wait is not None:  # raised by an operation (usage.api_auth.token_admitted)
+        response["Retry-After"] = str(math.ceil(exc.wait))
+    return response
 
 
 @api.exception_handler(HttpError)
 def on_http_error(request, exc):
+    if refused := _token_refused(request):
+        return refused
     return _error(request, exc.status_code, str(exc))
 
 
@@ -86,6 +106,8 @@ def on_not_found(request, exc):
 
 @api.exception_handler(RequestDataTooBig)
 def on_too_large(request, exc):
+    if refused := _token_refused(request):
+        return refused
     return too_large_response()
 
 

@@ -6,12 +6,15 @@ unknown token gets 401.
 """
 
 import logging
+import math
 import threading
 import time
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
+from ninja.errors import AuthenticationError, Throttled
 from ninja.security import HttpBearer
 from ninja.throttling import BaseThrottle
 
@@ -37,6 +40,47 @@ class OrganizationToken(HttpBearer):
         api_token_touch(token=found, now=timezone.now())
         request.api_token = found
         return found.organization
+
+
+class PresentedToken(NamedTuple):
+    """The bearer value of a request, not checked yet (`ReadWithFactsToken`)."""
+
+    raw: str
+
+
+class ReadWithFactsToken(OrganizationToken):
+    """The bearer token of an operation that reads the token row in the same query as its
+    own facts (call authorization: usage.selectors.authorize_read), so that the request
+    makes one round trip to the database. Here only the header is taken: `request.auth` is
+    a PresentedToken. The operation then calls `token_admitted` with what its read found,
+    which refuses an unknown or revoked token with the same 401 as OrganizationToken and
+    counts the request against the rate limit (TokenRateThrottle) once the token is known.
+    """
+
+    def authenticate(self, request, token):
+        return PresentedToken(token) if token else None
+
+
+def token_admitted(request, token) -> None:
+    """Admit `request` with the active `token` its operation read (None: none matched):
+    raises AuthenticationError (401) or Throttled (429), else records the use and sets
+    `request.auth` to the token's organization, as OrganizationToken does."""
+    if token is None:
+        raise AuthenticationError()
+    api_token_touch(token=token, now=timezone.now())
+    request.api_token = token
+    request.auth = token.organization
+    throttle = TokenRateThrottle()
+    if not throttle.allow_request(request):
+        raise Throttled(wait=math.ceil(throttle.wait()))
+
+
+def presented_token_admitted(request) -> None:
+    """`token_admitted` for a request whose operation was to check its token itself
+    (ReadWithFactsToken) but refused its input first: an unknown token still gets 401,
+    not the input's error, as on every other operation. Does nothing otherwise."""
+    if isinstance(getattr(request, "auth", None), PresentedToken):
+        token_admitted(request, api_token_authenticate(raw=request.auth.raw))
 
 
 # How often a process adds its requests to the shared count (seconds).

@@ -19,12 +19,13 @@ from decimal import Decimal
 from credits import products
 from credits.models import Organization
 from credits.money import ZERO
-from credits.selectors.licenses import pool_minutes_left
+from credits.selectors.licenses import pool_facts, pool_left
 from credits.services.licenses import pool_key_for
 from credits.spend_limits import left_of
 
 from . import rating
-from .selectors import authorize_facts
+from .models import ApiToken
+from .selectors import CallFacts, authorize_facts, authorize_read
 
 # Refusal codes.
 UNKNOWN_USER = "unknown_user"
@@ -117,16 +118,45 @@ def _within_charge_limit(a: rating.Assessment, seconds: int | None) -> int | Non
     return longest if seconds is None else min(seconds, longest)
 
 
+def _call_facts_args(callee: str, call_type: str) -> tuple[str, str | None, dict]:
+    """(the callee's digits, the problem with the number, the arguments of the facts read
+    for this call)."""
+    digits, problem = rating.normalize_number(callee)
+    direction = rating.OUTBOUND if call_type in rating.OUTBOUND_TYPES \
+        else rating.INBOUND_TOLL_FREE
+    return digits, problem, {"direction": direction, "digits": "" if problem else digits,
+                             "pool_kinds": rating.pool_kinds_for(call_type)}
+
+
 def call_authorize(*, organization: Organization, upn: str, callee: str, call_type: str,
                    now: datetime) -> Decision:
     if call_type not in rating.CALL_TYPES:
         return _refuse(UNKNOWN_CALL_TYPE)
-    digits, problem = rating.normalize_number(callee)
-    direction = rating.OUTBOUND if call_type in rating.OUTBOUND_TYPES \
-        else rating.INBOUND_TOLL_FREE
-    # The person, their licenses, the balance and the rate in one read.
-    facts = authorize_facts(organization=organization, upn=upn, direction=direction,
-                            digits="" if problem else digits, at=now)
+    digits, problem, args = _call_facts_args(callee, call_type)
+    # The person, their licenses, the balance, the rate and the pools in one read.
+    facts = authorize_facts(organization=organization, upn=upn, at=now, **args)
+    return _decide(organization, facts, call_type, digits, problem, now)
+
+
+def call_authorize_by_token(*, raw_token: str, upn: str, callee: str, call_type: str,
+                            now: datetime) -> tuple[ApiToken | None, Decision | None]:
+    """(the active API token with this value, or None; the decision of `call_authorize` in
+    its organization): the token and every fact in one read (usage.selectors.
+    authorize_read). (None, None) when no active token has this value."""
+    digits, problem, args = _call_facts_args(callee, call_type)
+    if call_type not in rating.CALL_TYPES:
+        # Still authenticated first: a caller without a token learns nothing.
+        args.update(digits="", pool_kinds=())
+    token, facts = authorize_read(raw_token=raw_token, upn=upn, at=now, **args)
+    if token is None:
+        return None, None
+    if call_type not in rating.CALL_TYPES:
+        return token, _refuse(UNKNOWN_CALL_TYPE)
+    return token, _decide(token.organization, facts, call_type, digits, problem, now)
+
+
+def _decide(organization: Organization, facts: CallFacts | None, call_type: str,
+            digits: str, problem: str | None, now: datetime) -> Decision:
     if facts is None:
         return _refuse(UNKNOWN_USER)
     if problem or not rating.is_valid_number(digits):
@@ -142,7 +172,11 @@ def call_authorize(*, organization: Organization, upn: str, callee: str, call_ty
         return Decision(True, None, rating.FREE, None)
     if a.pool_kind is not None:
         key = pool_key_for(kind=a.pool_kind, country=a.pool_country, at=now)
-        left = pool_minutes_left(organization=organization, key=key, at=now)
+        left = facts.pool_minutes_left(key)
+        if left is None:  # not expected (pool_kinds_for names every pool assess picks)
+            used, seats = pool_facts(organization=organization, kinds=(key.kind,),
+                                     country=key.country, at=now)
+            left = pool_left(key=key, used=used, seats=seats)
         if left > 0:
             # The pool pays first; when it runs dry mid-call, credits pay the rest if they can.
             refusal, seconds = _credit_seconds(facts, a, skus)

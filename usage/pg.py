@@ -10,15 +10,18 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+import psycopg
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from credits import products
 from credits.models import (
     CreditAccount,
     LicenseAssignment,
+    MinutePool,
     Organization,
     Person,
     SpendCounter,
@@ -29,6 +32,7 @@ from credits.spend_limits import month_of
 
 from . import masking, rating
 from .models import (
+    ApiToken,
     CallRecord,
     Rate,
     ReconciliationRollup,
@@ -44,6 +48,26 @@ from .records import COLUMNS, CallRecordRow
 def available() -> bool:
     """Whether the default database is PostgreSQL, where the functions below run."""
     return connection.vendor == "postgresql"
+
+
+def prepared_cursor():
+    """A cursor for a statement run on every request, whose parsing and planning would cost
+    more than running it: Django's cursor wrapper (its error wrapping, execute wrappers and
+    health check) over a psycopg cursor that binds parameters on the server, so that
+    PostgreSQL prepares the statement once per connection (config.settings:
+    `prepare_threshold`) and then skips parsing and planning it. Django's own cursors bind
+    on the client and are never prepared.
+
+    The psycopg cursor is kept for the connection's life (one per thread, as Django's
+    connections are) rather than made per statement: setting up its loaders again on every
+    request cost about a fifth of the statement. Not to be closed by the caller."""
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    raw = connection.connection
+    kept = getattr(connection, "_cc_prepared_cursor", None)
+    if kept is None or kept.connection is not raw or kept.closed:
+        kept = connection._cc_prepared_cursor = psycopg.Cursor(raw)
+    return connection._prepare_cursor(kept)
 
 
 # --- ingestion ------------------------------------------------------------------------------
@@ -212,54 +236,125 @@ def rollups_upsert(table: str, columns: Sequence[str], conflict: str,
 _RATE_COLUMNS = rating.Rate._fields
 
 
-def authorize_facts(*, organization: Organization, upn: str, direction: str, digits: str,
-                    at: datetime) -> tuple | None:
-    """(person id, usage location, SKUs held at `at`, credit balance, rate or None,
-    organization's monthly spend limit, its month-to-date spend, the person's limit, their
-    month-to-date spend) of the person with this UPN (any case), in one round trip; None
-    when no such person. Portable: the selectors one by one
-    (`usage.selectors.authorize_facts`)."""
-    rate_columns = ", ".join(f"r.{c}" for c in _RATE_COLUMNS)
+def _authorize_facts_sql() -> str:
+    """The facts of call authorization about one person, as a LATERAL subquery of a row `o`
+    of the organizations: the person with the UPN (any case), the SKUs they hold at the
+    instant, the balance, the month's spend counters when there is a limit, the deck's
+    rate, and the facts of the call's pools (minutes used this month, licenses feeding
+    them). Named parameters: upn, at, month, direction, prefixes, on, pool_kinds,
+    pool_skus, anywhere_skus. The portable reads are `usage.selectors.authorize_facts`'."""
+    la = LicenseAssignment._meta.db_table
     counters = SpendCounter._meta.db_table
-    sql = (
-        f"SELECT p.id, p.usage_location, "
-        f"ARRAY(SELECT la.sku FROM {LicenseAssignment._meta.db_table} la "
-        f"      WHERE la.organization_id = %s AND la.person_id = p.id "
-        f"      AND la.assigned_at <= %s AND (la.removed_at IS NULL OR la.removed_at > %s)), "
-        # The month's spend counters (credits.models.spend; the organization's is key 0),
-        # read only when there is a limit: CASE evaluates its subquery only then.
-        f"a.balance, a.monthly_spend_limit, CASE WHEN a.monthly_spend_limit IS NOT NULL "
-        f"  THEN (SELECT c.spent FROM {counters} c WHERE c.organization_id = %s "
-        f"        AND c.month = %s AND c.person_key = 0) END, "
-        f"p.credits_monthly_limit, CASE WHEN p.credits_monthly_limit IS NOT NULL "
-        f"  THEN (SELECT c.spent FROM {counters} c WHERE c.organization_id = %s "
-        f"        AND c.month = %s AND c.person_key = p.id) END, "
-        f"{rate_columns} "
-        f"FROM {Person._meta.db_table} p "
-        f"LEFT JOIN {CreditAccount._meta.db_table} a ON a.organization_id = %s "
-        f"LEFT JOIN LATERAL ("
-        f"  SELECT {', '.join(_RATE_COLUMNS)} FROM {Rate._meta.db_table} "
-        f"  WHERE organization_id = %s AND direction = %s AND prefix = ANY(%s) "
-        f"  AND effective_from <= %s ORDER BY LENGTH(prefix) DESC, effective_from DESC "
-        f"  LIMIT 1) r ON TRUE "
-        f"WHERE p.organization_id = %s AND LOWER(p.upn) = LOWER(%s) LIMIT 1"
-    )
-    org = organization.pk
-    month = month_of(at)
-    prefixes = [digits[:n] for n in range(1, min(len(digits), 15) + 1)]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [org, at, at, org, month, org, month, org, org, direction,
-                             prefixes, at.date(), org, upn.strip()])
-        row = cursor.fetchone()
-    if row is None:
-        return None
+    active = ("la.organization_id = o.id AND la.assigned_at <= %(at)s "
+              "AND (la.removed_at IS NULL OR la.removed_at > %(at)s)")
+    # The pools' usage country: the person's usage location, else the organization's
+    # country (usage.authorize rates the call with the same), in upper case (pool keys).
+    country = "upper(COALESCE(NULLIF(p.usage_location, ''), o.country))"
+    return f"""LEFT JOIN LATERAL (
+        SELECT p.id AS person_id, p.usage_location,
+          ARRAY(SELECT la.sku FROM {la} la WHERE {active} AND la.person_id = p.id) AS skus,
+          a.balance, a.monthly_spend_limit,
+          -- The month's spend counters (credits.models.spend; the organization's is key
+          -- 0), read only when there is a limit: CASE evaluates its subquery only then.
+          CASE WHEN a.monthly_spend_limit IS NOT NULL THEN (
+            SELECT c.spent FROM {counters} c WHERE c.organization_id = o.id
+            AND c.month = %(month)s AND c.person_key = 0) END AS org_spent,
+          p.credits_monthly_limit,
+          CASE WHEN p.credits_monthly_limit IS NOT NULL THEN (
+            SELECT c.spent FROM {counters} c WHERE c.organization_id = o.id
+            AND c.month = %(month)s AND c.person_key = p.id) END AS person_spent,
+          {", ".join(f"r.{c}" for c in _RATE_COLUMNS)},
+          {country} AS pool_country,
+          ARRAY(SELECT mp.kind || ':' || mp.used_minutes FROM {MinutePool._meta.db_table} mp
+                WHERE mp.organization_id = o.id AND mp.month = %(month)s
+                AND mp.kind = ANY(%(pool_kinds)s::text[]) AND mp.country = CASE
+                  WHEN mp.kind = '{products.CONFERENCE}' THEN '' ELSE {country} END
+          ) AS pool_used,
+          ARRAY(SELECT la.sku || ':' || count(*) FROM {la} la
+                WHERE {active} AND la.sku = ANY(%(pool_skus)s::text[])
+                AND (la.sku = ANY(%(anywhere_skus)s::text[]) OR la.usage_location = {country})
+                GROUP BY la.sku) AS pool_seats
+        FROM {Person._meta.db_table} p
+        LEFT JOIN {CreditAccount._meta.db_table} a ON a.organization_id = o.id
+        LEFT JOIN LATERAL (
+          SELECT {", ".join(_RATE_COLUMNS)} FROM {Rate._meta.db_table}
+          WHERE organization_id = o.id AND direction = %(direction)s
+          AND prefix = ANY(%(prefixes)s::text[]) AND effective_from <= %(on)s
+          ORDER BY LENGTH(prefix) DESC, effective_from DESC LIMIT 1) r ON TRUE
+        WHERE p.organization_id = o.id AND LOWER(p.upn) = LOWER(%(upn)s::text) LIMIT 1
+      ) f ON TRUE"""
+
+
+def _authorize_params(*, upn: str, direction: str, digits: str, at: datetime,
+                      pool_kinds) -> dict:
+    skus = [sku for kind in pool_kinds for sku in products.POOL_SKUS.get(kind, ())]
+    anywhere = (list(products.POOL_SKUS[products.CONFERENCE])
+                if products.CONFERENCE in pool_kinds else [])
+    return {"upn": upn.strip(), "at": at, "month": month_of(at), "direction": direction,
+            "prefixes": [digits[:n] for n in range(1, min(len(digits), 15) + 1)],
+            "on": at.date(), "pool_kinds": list(pool_kinds), "pool_skus": skus,
+            "anywhere_skus": anywhere}
+
+
+def _split_facts(values: Sequence) -> tuple | None:
+    """The facts' columns of a row of `_authorize_facts_sql` as `authorize_facts` returns
+    them (usage.selectors.CallFacts' order), or None when no person matched."""
     person_id, location, skus, balance, org_limit, org_spent, person_limit, person_spent = \
-        row[:8]
-    rate = rating.Rate(*row[8:]) if row[8] is not None else None
+        values[:8]
+    if person_id is None:
+        return None
+    n = 8 + len(_RATE_COLUMNS)
+    rate = rating.Rate(*values[8:n]) if values[8] is not None else None
+    pool_country, used, seats = values[n:n + 3]
     return (person_id, location, frozenset(skus),
             balance if balance is not None else ZERO, rate,
             org_limit, org_spent if org_spent is not None else ZERO,
-            person_limit, person_spent if person_spent is not None else ZERO)
+            person_limit, person_spent if person_spent is not None else ZERO,
+            pool_country, _counts(used), _counts(seats))
+
+
+def _counts(pairs: Sequence[str]) -> dict[str, int]:
+    return {name: int(n) for name, _, n in (pair.rpartition(":") for pair in pairs)}
+
+
+def authorize_facts(*, organization: Organization, upn: str, direction: str, digits: str,
+                    at: datetime, pool_kinds=()) -> tuple | None:
+    """The facts of `usage.selectors.authorize_facts` about the person with this UPN in
+    `organization`, in one round trip; None when no such person."""
+    sql = (f"SELECT f.* FROM {Organization._meta.db_table} o {_authorize_facts_sql()} "
+           f"WHERE o.id = %(org)s")
+    params = _authorize_params(upn=upn, direction=direction, digits=digits, at=at,
+                               pool_kinds=pool_kinds)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {**params, "org": organization.pk})
+        row = cursor.fetchone()
+    return _split_facts(row) if row is not None else None
+
+
+def authorize_read(*, token_hash: str, token_columns: Sequence[str],
+                   organization_columns: Sequence[str], upn: str, direction: str,
+                   digits: str, at: datetime, pool_kinds=()) -> tuple | None:
+    """(the active API token's columns, its organization's columns, the facts of
+    `authorize_facts` or None) for the token with this hash, in ONE round trip: call
+    authorization sits in the set-up path of every call, where each query costs more than
+    the rest of the request. None when no active token has this hash: the token row is
+    read on every request, so a revocation holds at once. Portable:
+    `usage.selectors.authorize_read`."""
+    sql = (f"SELECT {', '.join(f't.{c}' for c in token_columns)}, "
+           f"{', '.join(f'o.{c}' for c in organization_columns)}, f.* "
+           f"FROM {ApiToken._meta.db_table} t "
+           f"JOIN {Organization._meta.db_table} o ON o.id = t.organization_id "
+           f"{_authorize_facts_sql()} "
+           f"WHERE t.token_hash = %(token_hash)s AND t.revoked_at IS NULL")
+    params = _authorize_params(upn=upn, direction=direction, digits=digits, at=at,
+                               pool_kinds=pool_kinds)
+    cursor = prepared_cursor()
+    cursor.execute(sql, {**params, "token_hash": token_hash})
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    n, m = len(token_columns), len(token_columns) + len(organization_columns)
+    return row[:n], row[n:m], _split_facts(row[m:])
 
 
 # --- the CSV export -----------------------------------------------------------------------

@@ -614,6 +614,16 @@ def _priced(deck: RateDeck, direction: str, callee, digits: str, problem: str | 
     return priced, AMBIGUOUS_MASKED if ambiguous else None
 
 
+def pool_kinds_for(call_type: str) -> tuple[str, ...]:
+    """The pools that may pay part of a call of this type; `assess` decides which one, if
+    any (call authorization reads these pools' facts before it assesses the call)."""
+    if call_type == CONFERENCE_OUT:
+        return (POOL_CONFERENCE,)
+    if call_type in CALL_TYPES and call_type not in INBOUND_TYPES:
+        return (POOL_DOMESTIC, POOL_INTERNATIONAL)
+    return ()
+
+
 def assess(call: Call, deck: RateDeck) -> Assessment:
     # One unpacking instead of an attribute read per field (the hot path of ingestion).
     call_type, _caller, callee, start, duration, usage_country, skus, inventory_type = call

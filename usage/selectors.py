@@ -10,9 +10,11 @@ from typing import NamedTuple
 from django.db import connection
 from django.db.models import Q, QuerySet
 
+from credits import products
 from credits.models import Organization, Person
+from credits.products import PoolKey
 from credits.selectors.billing import credit_balance
-from credits.selectors.licenses import licenses_at
+from credits.selectors.licenses import licenses_at, pool_facts, pool_left
 from credits.selectors.spend_limits import spend_facts
 
 from . import cursors, pg, rating
@@ -23,6 +25,23 @@ def token_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+_TOKEN_COLUMNS = [f.column for f in ApiToken._meta.concrete_fields]
+_ORGANIZATION_COLUMNS = [f.column for f in Organization._meta.concrete_fields]
+
+
+def _token_from_row(token_values, organization_values) -> ApiToken:
+    token = ApiToken.from_db("default", [f.attname for f in ApiToken._meta.concrete_fields],
+                             token_values)
+    for name in ("created_at", "last_used_at", "revoked_at"):
+        value = getattr(token, name)
+        if isinstance(value, datetime) and value.tzinfo is None:  # SQLite: naive UTC
+            setattr(token, name, value.replace(tzinfo=UTC))
+    token.organization = Organization.from_db(
+        "default", [f.attname for f in Organization._meta.concrete_fields],
+        organization_values)
+    return token
+
+
 def api_token_authenticate(*, raw: str) -> ApiToken | None:
     """The active token with this value, its organization attached, or None.
 
@@ -30,27 +49,18 @@ def api_token_authenticate(*, raw: str) -> ApiToken | None:
     cost more than the query itself)."""
     if not raw or len(raw) > 200:
         return None
-    org_fields = [f.column for f in Organization._meta.concrete_fields]
-    token_fields = [f.column for f in ApiToken._meta.concrete_fields]
     sql = "SELECT {}, {} FROM {} t JOIN {} o ON o.id = t.organization_id " \
           "WHERE t.token_hash = %s AND t.revoked_at IS NULL".format(
-              ", ".join(f"t.{c}" for c in token_fields), ", ".join(f"o.{c}" for c in org_fields),
+              ", ".join(f"t.{c}" for c in _TOKEN_COLUMNS),
+              ", ".join(f"o.{c}" for c in _ORGANIZATION_COLUMNS),
               ApiToken._meta.db_table, Organization._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(sql, [token_hash(raw)])
         row = cursor.fetchone()
     if row is None:
         return None
-    n = len(token_fields)
-    token = ApiToken.from_db("default", [f.attname for f in ApiToken._meta.concrete_fields],
-                             row[:n])
-    for name in ("created_at", "last_used_at", "revoked_at"):
-        value = getattr(token, name)
-        if isinstance(value, datetime) and value.tzinfo is None:  # SQLite: naive UTC
-            setattr(token, name, value.replace(tzinfo=UTC))
-    token.organization = Organization.from_db(
-        "default", [f.attname for f in Organization._meta.concrete_fields], row[n:])
-    return token
+    n = len(_TOKEN_COLUMNS)
+    return _token_from_row(row[:n], row[n:])
 
 
 def api_tokens(*, organization: Organization) -> QuerySet[ApiToken]:
@@ -168,32 +178,75 @@ class CallFacts(NamedTuple):
     org_spent: Decimal = Decimal("0.00")
     person_limit: Decimal | None = None
     person_spent: Decimal = Decimal("0.00")
+    # The pools of `pool_kinds` (those a call of its type may draw on) in usage country
+    # `pool_country`: minutes used this month by kind, and licenses feeding them by SKU
+    # (credits.selectors.licenses.pool_facts).
+    pool_country: str = ""
+    pool_used: dict | None = None
+    pool_seats: dict | None = None
+    pool_kinds: tuple = ()
+
+    def pool_minutes_left(self, key: PoolKey) -> int | None:
+        """Minutes the pool `key` can still give; None when these facts are not about that
+        pool."""
+        if key.kind not in self.pool_kinds or (
+                key.kind != products.CONFERENCE and key.country != self.pool_country):
+            return None
+        return pool_left(key=key, used=self.pool_used or {}, seats=self.pool_seats or {})
 
 
 def authorize_facts(*, organization: Organization, upn: str, direction: str, digits: str,
-                    at: datetime) -> CallFacts | None:
+                    at: datetime, pool_kinds=()) -> CallFacts | None:
     """The person with this UPN (any case), the SKUs they hold at `at`, the credit balance,
-    the deck's rate for `digits` and the spend limits with the month's spend against them
-    (`credits.selectors.spend_limits.spend_facts`); None when no such person.
+    the deck's rate for `digits`, the spend limits with the month's spend against them
+    (`credits.selectors.spend_limits.spend_facts`) and the facts of the pools of
+    `pool_kinds` (`credits.selectors.licenses.pool_facts`); None when no such person.
 
-    On PostgreSQL this is one round trip: call authorization sits in the set-up path of
-    every call, where four queries cost more than all the rest of the request. The reads
-    are the same as `person_for_call`, `credits.selectors.licenses.licenses_at`,
-    `credits.selectors.billing.credit_balance` and `rate_lookup` (tests hold them equal);
-    elsewhere those run one by one."""
+    On PostgreSQL this is one round trip (usage.pg). The reads are the same as
+    `person_for_call`, `credits.selectors.licenses.licenses_at`,
+    `credits.selectors.billing.credit_balance`, `rate_lookup`, `spend_facts` and
+    `pool_facts` (tests hold them equal); elsewhere those run one by one."""
     if pg.available():
         facts = pg.authorize_facts(organization=organization, upn=upn, direction=direction,
-                                   digits=digits, at=at)
-        return CallFacts(*facts) if facts is not None else None
+                                   digits=digits, at=at, pool_kinds=pool_kinds)
+        return CallFacts(*facts, pool_kinds=tuple(pool_kinds)) if facts is not None else None
     person = person_for_call(organization=organization, upn=upn)
     if person is None:
         return None
     skus = licenses_at(organization=organization, at=at, person_ids=[person[0]]).get(
         person[0], frozenset())
+    country = (person[1] or organization.country).upper()
+    used, seats = pool_facts(organization=organization, kinds=pool_kinds, country=country,
+                             at=at)
     return CallFacts(person[0], person[1], skus, credit_balance(organization=organization),
                      rate_lookup(organization=organization, direction=direction,
                                  digits=digits, on=at.date()) if digits else None,
-                     *spend_facts(organization=organization, person_id=person[0], at=at))
+                     *spend_facts(organization=organization, person_id=person[0], at=at),
+                     country, used, seats, tuple(pool_kinds))
+
+
+def authorize_read(*, raw_token: str, upn: str, direction: str, digits: str, at: datetime,
+                   pool_kinds=()) -> tuple[ApiToken | None, CallFacts | None]:
+    """(the active API token with this value, its organization attached, or None; the facts
+    of `authorize_facts` in its organization, or None): on PostgreSQL in ONE round trip,
+    the token row included, so that a revoked token is refused at once."""
+    if not raw_token or len(raw_token) > 200:
+        return None, None
+    if not pg.available():
+        token = api_token_authenticate(raw=raw_token)
+        if token is None:
+            return None, None
+        return token, authorize_facts(organization=token.organization, upn=upn,
+                                      direction=direction, digits=digits, at=at,
+                                      pool_kinds=pool_kinds)
+    row = pg.authorize_read(token_hash=token_hash(raw_token), token_columns=_TOKEN_COLUMNS,
+                            organization_columns=_ORGANIZATION_COLUMNS, upn=upn,
+                            direction=direction, digits=digits, at=at, pool_kinds=pool_kinds)
+    if row is None:
+        return None, None
+    token_values, organization_values, facts = row
+    return (_token_from_row(token_values, organization_values),
+            CallFacts(*facts, pool_kinds=tuple(pool_kinds)) if facts is not None else None)
 
 
 def rates_search(*, organization: Organization, q: str = "", direction: str = "",

@@ -70,6 +70,43 @@ class PoolCapacity:
         return total
 
 
+def pool_size(*, kind: str, country: str, seats) -> int:
+    """Minutes a pool of `kind` in usage country `country` holds with `seats` (SKU -> number
+    of licenses assigned at the instant asked about): what `PoolCapacity.at` sums, from
+    counts already read (call authorization reads them in its one query)."""
+    return sum(P.included_minutes(sku, kind, country) * seats.get(sku, 0)
+               for sku in P.POOL_SKUS.get(kind, ()))
+
+
+def pool_seats_filter(*, kinds, country: str, at: datetime) -> Q:
+    """The license assignments that feed the pools of `kinds` for usage country `country`
+    at `at`: the conferencing pool's whatever their usage location, the plans' pools' in
+    that country (as PoolCapacity reads them)."""
+    skus = {sku for kind in kinds for sku in P.POOL_SKUS.get(kind, ())}
+    anywhere = set(P.POOL_SKUS[P.CONFERENCE]) if P.CONFERENCE in kinds else set()
+    return (Q(sku__in=skus, assigned_at__lte=at)
+            & (Q(removed_at__isnull=True) | Q(removed_at__gt=at))
+            & (Q(sku__in=anywhere) | Q(usage_location=country)))
+
+
+def pool_facts(*, organization, kinds, country: str, at: datetime) -> tuple[dict, dict]:
+    """({pool kind: minutes used in `at`'s month}, {SKU: licenses feeding them at `at`})
+    for the pools of `kinds` in usage country `country` (upper case; the conferencing pool
+    has none), for `pool_left`. Call authorization reads the same facts on PostgreSQL in
+    its one query (usage.pg.authorize_read)."""
+    if not kinds:
+        return {}, {}
+    month = month_start(at)
+    used = dict(MinutePool.objects.filter(organization=organization, month=month).filter(
+        Q(kind=P.CONFERENCE, country="", kind__in=kinds)
+        | Q(kind__in=[k for k in kinds if k != P.CONFERENCE], country=country)
+    ).values_list("kind", "used_minutes"))
+    seats = dict(LicenseAssignment.objects.filter(organization=organization).filter(
+        pool_seats_filter(kinds=kinds, country=country, at=at)).values_list("sku").annotate(
+        n=Count("id")).values_list("sku", "n"))
+    return used, seats
+
+
 def licenses_at(*, organization, at: datetime, person_ids=None) -> dict[int, frozenset[str]]:
     """person id -> SKUs assigned at instant `at` (assigned_at <= at < removed_at)."""
     qs = LicenseAssignment.objects.filter(organization=organization, assigned_at__lte=at).filter(
@@ -225,10 +262,8 @@ def pool_status(*, organization, month: date) -> list[dict]:
     return out
 
 
-def pool_minutes_left(*, organization, key: PoolKey, at: datetime) -> int:
-    """Minutes the pool `key` can still give at `at` (its size from the licenses held then,
-    less what it gave): two small reads, for call authorization's hot path."""
-    used = MinutePool.objects.filter(
-        organization=organization, kind=key.kind, country=key.country, month=key.month
-    ).values_list("used_minutes", flat=True).first() or 0
-    return max(0, PoolCapacity(organization, {key}).at(key, at) - used)
+def pool_left(*, key: PoolKey, used, seats) -> int:
+    """Minutes the pool `key` can still give at the instant `pool_facts` read (its size from
+    the licenses held then, less what it gave)."""
+    return max(0, pool_size(kind=key.kind, country=key.country, seats=seats)
+               - used.get(key.kind, 0))

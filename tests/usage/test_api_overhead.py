@@ -11,6 +11,7 @@ from django.conf import settings as django_settings
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone as django_timezone
 
 from tests.conftest import requires_redis
 from tests.factories import PersonFactory
@@ -164,3 +165,93 @@ def test_the_database_check_is_skipped_only_for_a_connection_used_a_moment_ago()
     finally:
         connection.errors_occurred = False
         connection.health_check_enabled, connection.health_check_done = saved
+
+
+# --- authorize in one round trip -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("callee, paid_by", [("+12125550123", "plan_pool"),
+                                             ("+33123456789", "credits")])
+def test_authorize_reads_the_token_and_every_fact_in_one_query(caller, token, client, org,
+                                                               callee, paid_by):
+    """The pool path (a domestic call under a calling plan) costs what the credits path
+    costs: one statement, also once PostgreSQL has prepared it (its 5th run)."""
+    from credits.selectors.licenses import pool_facts
+
+    from .conftest import fund
+
+    licensed(caller, "MCOPSTNC")
+    fund(org, "50")
+    body = {"userPrincipalName": "ana@contoso.com", "calleeNumber": callee,
+            "callType": "user_out"}
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    client.post(AUTHORIZE, body, content_type="application/json", **auth)  # records the use
+    for _ in range(7):
+        with CaptureQueriesContext(connection) as queries:
+            answer = client.post(AUTHORIZE, body, content_type="application/json", **auth)
+        assert answer.status_code == 200, answer.content
+        assert answer.json()["allowed"] is True and answer.json()["chargedTo"] == paid_by
+        if connection.vendor == "postgresql":
+            assert len(queries.captured_queries) == 1
+    if paid_by == "plan_pool":
+        # What the pool gives is what the pool's own selectors say is left.
+        used, seats = pool_facts(organization=org, kinds=("domestic",), country="US",
+                                 at=django_timezone.now())
+        assert seats == {"MCOPSTN1": 1} and used == {}
+        assert answer.json()["maxDurationSeconds"] >= 3000 * 60
+
+
+def test_a_bad_token_gets_401_before_its_input_is_judged(client, token, deck, settings):
+    """authorize checks its token in its own read (usage.api_auth.ReadWithFactsToken); a
+    request refused for its input first still gets 401 when its token is bad, as on every
+    other operation, and the input's own error when it is good."""
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 5000
+    inputs = [(b"{not json", 400), (b'{"userPrincipalName": "x"}', 422),
+              (b'{"userPrincipalName": "' + b"x" * 6000 + b'"}', 413)]
+    for raw_body, own_status in inputs:
+        for bearer, status in (("nope", 401), ("", 401), (token, own_status)):
+            extra = {"HTTP_AUTHORIZATION": f"Bearer {bearer}"} if bearer else {}
+            answer = client.post(AUTHORIZE, raw_body, content_type="application/json",
+                                 **extra)
+            assert answer.status_code == status, (raw_body[:30], bearer, answer.content)
+            if status == 401:
+                assert answer["WWW-Authenticate"] == "Bearer"
+                assert answer.json()["code"] == "unauthorized"
+
+
+def test_authorize_answers_in_the_schemas_shape(caller, token, client, org):
+    """authorize returns its answer without a second validation: the answers are held to
+    AuthorizeOut here, allowed and refused alike."""
+    from usage.api import AuthorizeOut
+
+    cases = [("ana@contoso.com", "+12125550123", "user_out"),   # the plan's pool
+             ("ana@contoso.com", "+33123456789", "user_out"),   # no credits license
+             ("nobody@contoso.com", "+12125550123", "user_out"),
+             ("ana@contoso.com", "+12125550123", "user_in"),    # free
+             ("ana@contoso.com", "12", "user_out"),
+             ("ana@contoso.com", "+12125550123", "nonsense")]
+    reasons = set()
+    for upn, callee, call_type in cases:
+        answer = client.post(AUTHORIZE, {"userPrincipalName": upn, "calleeNumber": callee,
+                                         "callType": call_type},
+                             content_type="application/json",
+                             HTTP_AUTHORIZATION=f"Bearer {token}")
+        assert answer.status_code == 200
+        assert answer["Content-Type"] == "application/json; charset=utf-8"
+        data = answer.json()
+        assert set(data) == set(AuthorizeOut.model_fields)
+        assert AuthorizeOut.model_validate(data).model_dump() == data
+        reasons.add(data["reason"])
+    assert reasons == {None, "no_credits_license", "unknown_user", "invalid_number",
+                       "unknown_call_type"}
+
+
+def test_authorize_past_the_rate_limit_says_when_to_retry(client, token, deck, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.API_RATE_LIMIT_PER_MINUTE = 2
+    answers = [_authorize(client, token) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert 1 <= int(answers[2]["Retry-After"]) <= 60
+    assert answers[2].json()["code"] == "rate_limited"

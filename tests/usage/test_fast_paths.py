@@ -12,11 +12,14 @@ import pytest
 from django.db import transaction
 from django.db.models import Sum
 
-from credits.models import CreditAccount, LedgerEntry, LicenseAssignment
+from credits import products
+from credits.models import CreditAccount, LedgerEntry, LicenseAssignment, MinutePool
+from credits.platform.services import Actor
 from credits.selectors.billing import credit_balance
-from credits.selectors.licenses import licenses_at
+from credits.selectors.licenses import PoolCapacity, licenses_at, pool_facts
 from credits.selectors.spend_limits import spend_facts
 from credits.services.ledger import UsageCharge, credits_charge_usage_batch
+from credits.services.licenses import pool_key_for
 from credits.services.spend_limits import person_spend_limit_set, spend_limit_set
 from tests.conftest import requires_postgres
 from tests.factories import (
@@ -31,21 +34,24 @@ from usage import exports, pg, rating, report, services
 from usage.models import CallRecord, UsageDestinationRollup, UsagePersonDay, UsageRollup
 from usage.records import COLUMNS, CallRecordRow
 from usage.rollups import rollups_add_calls, rollups_rebuild
-from usage.selectors import authorize_facts, person_for_call, rate_lookup
-from usage.services import calls_ingest
+from usage.selectors import authorize_facts, authorize_read, person_for_call, rate_lookup
+from usage.services import api_token_create, api_token_revoke, calls_ingest
 
 AT = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
-def _one_by_one(org, upn, direction, digits, at):
+def _one_by_one(org, upn, direction, digits, at, pool_kinds=()):
     person = person_for_call(organization=org, upn=upn)
     if person is None:
         return None
     skus = licenses_at(organization=org, at=at, person_ids=[person[0]]).get(person[0],
                                                                               frozenset())
     rate = rate_lookup(organization=org, direction=direction, digits=digits, on=at.date())
+    country = (person[1] or org.country).upper()
     return (person[0], person[1], skus, credit_balance(organization=org), rate,
-            *spend_facts(organization=org, person_id=person[0], at=at))
+            *spend_facts(organization=org, person_id=person[0], at=at), country,
+            *pool_facts(organization=org, kinds=pool_kinds, country=country, at=at),
+            tuple(pool_kinds))
 
 
 def test_authorize_facts_read_what_the_one_by_one_selectors_read(org):
@@ -85,7 +91,7 @@ def test_authorize_facts_read_what_the_one_by_one_selectors_read(org):
     facts = authorize_facts(organization=org, upn=case[0], direction=case[1],
                             digits=case[2], at=AT)
     assert tuple(facts) == _one_by_one(org, *case, AT)
-    assert facts[5:] == (Decimal("100.00"), Decimal("3.25"), Decimal("7.50"),
+    assert facts[5:9] == (Decimal("100.00"), Decimal("3.25"), Decimal("7.50"),
                          Decimal("1.25"))
     assert facts.rate.prefix == "33" and facts.rate.rate_per_minute == Decimal("0.02400")
     assert authorize_facts(organization=org, upn="nobody@contoso.com",
@@ -400,6 +406,103 @@ def test_authorize_facts_in_one_query_equal_the_selectors_one_by_one(org, portab
             for at in (AT, AT - timedelta(days=400)):
                 fast = authorize_facts(**kwargs, at=at)
                 assert fast == portable(authorize_facts, **kwargs, at=at), (kwargs, at)
+
+
+def _pools_org(org):
+    """People and pools around AT: plan seats in the US and in France, one removed before
+    AT and one assigned after it, conferencing seats in two countries, and the month's
+    (and the month before's) minutes used."""
+    load_test_deck(org)
+    us = [licensed(PersonFactory(organization=org, upn=f"us{i}@contoso.com",
+                                 usage_location="US"), "MCOEV", "MCOPSTN1", "MCOMEETADD")
+          for i in range(3)]
+    licensed(PersonFactory(organization=org, upn="fr@contoso.com", usage_location="FR"),
+             "MCOEV", "MCOPSTN2", "MCOMEETADD")
+    licensed(PersonFactory(organization=org, upn="plain@contoso.com", usage_location=""),
+             "MCOEV", "MCOPSTNC")
+    LicenseAssignment.objects.filter(person=us[1], sku="MCOPSTN1").update(
+        removed_at=AT - timedelta(hours=1))
+    LicenseAssignment.objects.filter(person=us[2], sku="MCOMEETADD").update(
+        assigned_at=AT + timedelta(hours=1))
+    month = date(AT.year, AT.month, 1)
+    for kind, country, used, when in [("domestic", "US", 100, month),
+                                      ("international", "US", 5, month),
+                                      ("conference", "", 30, month),
+                                      ("domestic", "FR", 7, month),
+                                      ("domestic", "US", 999, date(2026, 10, 1))]:
+        MinutePool.objects.create(organization=org, kind=kind, country=country, month=when,
+                                  used_minutes=used)
+    fund(org, "20")
+
+
+def test_authorize_facts_read_the_pools_of_the_call(org):
+    _pools_org(org)
+    kinds = rating.pool_kinds_for("user_out")
+    assert kinds == ("domestic", "international")
+    assert rating.pool_kinds_for("conf_out") == ("conference",)
+    assert rating.pool_kinds_for("user_in") == rating.pool_kinds_for("nonsense") == ()
+    facts = authorize_facts(organization=org, upn="us0@contoso.com",
+                            direction=rating.OUTBOUND, digits="12125550123", at=AT,
+                            pool_kinds=kinds)
+    assert tuple(facts) == _one_by_one(org, "us0@contoso.com", rating.OUTBOUND,
+                                       "12125550123", AT, kinds)
+    # us1's plan was removed before AT: two US plan seats; FR's plan is not the US pool's.
+    assert facts.pool_country == "US" and facts.pool_seats == {"MCOPSTN1": 2}
+    assert facts.pool_used == {"domestic": 100, "international": 5}
+    for kind in kinds:
+        key = pool_key_for(kind=kind, country="US", at=AT)
+        assert facts.pool_minutes_left(key) == max(
+            0, PoolCapacity(org, {key}).at(key, AT) - facts.pool_used.get(kind, 0))
+    assert facts.pool_minutes_left(pool_key_for(kind="domestic", country="US", at=AT)) == \
+        2 * products.included_minutes("MCOPSTN1", "domestic", "US") - 100
+    # Not about another country's pool, nor about a kind it did not read.
+    assert facts.pool_minutes_left(pool_key_for(kind="domestic", country="FR", at=AT)) is None
+    assert facts.pool_minutes_left(pool_key_for(kind="conference", country="", at=AT)) is None
+    # The conferencing pool: its seats wherever their holders are (us2's comes after AT).
+    conf = authorize_facts(organization=org, upn="plain@contoso.com",
+                           direction=rating.OUTBOUND, digits="12125550123", at=AT,
+                           pool_kinds=("conference",))
+    assert conf.pool_seats == {"MCOMEETADD": 3} and conf.pool_used == {"conference": 30}
+    # No usage location: the organization's country.
+    assert conf.pool_country == org.country.upper()
+    key = pool_key_for(kind="conference", country="", at=AT)
+    assert conf.pool_minutes_left(key) == PoolCapacity(org, {key}).at(key, AT) - 30
+
+
+@requires_postgres
+def test_authorize_pool_facts_in_one_query_equal_the_selectors(org, portable):
+    _pools_org(org)
+    for upn in ("us0@contoso.com", "US1@contoso.com", "fr@contoso.com", "plain@contoso.com",
+                "nobody@contoso.com"):
+        for kinds in ((), ("conference",), ("domestic", "international")):
+            for at in (AT, AT - timedelta(days=31), AT + timedelta(hours=2)):
+                kwargs = dict(organization=org, upn=upn, direction=rating.OUTBOUND,
+                              digits="12125550123", at=at, pool_kinds=kinds)
+                assert authorize_facts(**kwargs) == portable(authorize_facts, **kwargs), \
+                    kwargs
+
+
+def test_authorize_read_is_the_token_and_the_facts_of_its_organization(org, other_org):
+    _pools_org(org)
+    licensed(PersonFactory(organization=other_org, upn="bob@fabrikam.com"), "MCOPSTNC")
+    token, raw = api_token_create(organization=org, name="pbx", actor=Actor.system("test"))
+    _other, other_raw = api_token_create(organization=other_org, name="pbx",
+                                         actor=Actor.system("test"))
+    args = dict(direction=rating.OUTBOUND, digits="12125550123", at=AT,
+                pool_kinds=("domestic", "international"))
+    found, facts = authorize_read(raw_token=raw, upn=" US0@contoso.com", **args)
+    assert found == token and found.organization == org
+    assert facts == authorize_facts(organization=org, upn="us0@contoso.com", **args)
+    # A person of another organization is nobody here, and the other way round.
+    assert authorize_read(raw_token=raw, upn="bob@fabrikam.com", **args) == (token, None)
+    other_found, other_facts = authorize_read(raw_token=other_raw, upn="us0@contoso.com",
+                                              **args)
+    assert other_found.organization == other_org and other_facts is None
+    # Unknown, empty, oversized and revoked tokens find nothing.
+    for bad in ("", "x" * 201, raw + "x", raw.upper()):
+        assert authorize_read(raw_token=bad, upn="us0@contoso.com", **args) == (None, None)
+    api_token_revoke(token=token, actor=Actor.system("test"))
+    assert authorize_read(raw_token=raw, upn="us0@contoso.com", **args) == (None, None)
 
 
 def _csv_both_ways(organization, portable):
