@@ -131,3 +131,22 @@ def test_category_chart_scales_the_axis_to_the_biggest_capacity():
     assert a["bars"][1]["x"] == round(left + a["bars"][0]["w"], 2)  # stacked
     assert len(b["bars"]) == 1  # a zero is not drawn
     assert chart["table"] == [("A", ["40", "10"], "50", "100"), ("B", ["250", "0"], "250", "")]
+
+
+@pytest.mark.parametrize("language, plan", [("en", "Domestic Calling Plan"),
+                                            ("fr", "Forfait d'appels nationaux")])
+def test_each_capability_code_is_shown_beside_its_name(client_for, make_person, pools,
+                                                       language, plan):
+    from django.utils import translation
+
+    from credits.call_names import capability_name
+
+    with translation.override(language):
+        expected = capability_name("MCOPSTN1")
+    assert expected == plan
+    html = html_lib.unescape(_page(client_for, make_person, language))
+    cells = [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", c)).strip()
+             for c in re.findall(r"<td>(.*?)</td>", html, re.S)]
+    assert f"{expected} MCOPSTN1" in cells
+    # A code is never shown alone where a name exists.
+    assert "MCOPSTN1" not in cells and "MCOMEETADD" not in cells

@@ -11,7 +11,7 @@ from credits.forms.licenses import country_name
 from credits.platform.access import permission
 from credits.selectors.licenses import month_start, pool_status
 from credits.templatetags.numbers import num
-from usage import charts
+from usage import charts, labels
 
 
 def _month_param(value: str) -> date:
@@ -50,6 +50,9 @@ def minute_pools(request):
     rows = pool_status(organization=request.organization, month=month)
     for row in rows:
         row["country_name"] = country_name(row["country"]) if row["country"] else _("Tenant-wide")
+        # Microsoft's capability codes, as its report shows them, each beside its name.
+        row["capabilities"] = [(labels.capability_name(code), code)
+                               for code in row["capability"].split(" / ")]
     chart = _chart(rows) if rows else None
     months = []
     m = month_start()
