@@ -67,6 +67,21 @@ def test_users_select_all_live_filter_and_phone_cards(e2e_app, open_session):
     phone.shot("19-users-390")
 
 
+def test_the_audit_log_reads_as_a_list_on_a_phone(e2e_app, open_session):
+    phone = open_session(MEGAN, viewport=MOBILE, name="phone")
+    phone.go("/settings/audit/")
+    page = phone.page
+    entry = page.locator(".table--stack tbody tr").first
+    # Each entry stacks its cells: the date on one line, then "Who: ...", "Action: ...".
+    date = entry.locator("td").first
+    assert date.bounding_box()["height"] < 30  # its own line, not four wrapped ones
+    label = entry.locator("td[data-label]").first.evaluate(
+        "td => getComputedStyle(td, '::before').content")
+    assert label.strip('"').startswith("Who")
+    assert page.evaluate("document.documentElement.scrollWidth") <= MOBILE["width"]
+    phone.shot("19-audit-390")
+
+
 def test_notification_grid_is_not_cut_and_buttons_line_up(e2e_app, open_session):
     megan = open_session(MEGAN, viewport={"width": 1440, "height": 900})
     megan.go("/settings/notifications/")
