@@ -67,9 +67,12 @@ def test_users_select_all_live_filter_and_phone_cards(e2e_app, open_session):
     phone.shot("19-users-390")
 
 
-def test_the_audit_log_reads_as_a_list_on_a_phone(e2e_app, open_session):
+@pytest.mark.parametrize("path, first_label", [("/settings/audit/", "Who"),
+                                               ("/billing/communications-credits/transactions/",
+                                                "Type")])
+def test_logs_read_as_a_list_on_a_phone(e2e_app, open_session, path, first_label):
     phone = open_session(MEGAN, viewport=MOBILE, name="phone")
-    phone.go("/settings/audit/")
+    phone.go(path)
     page = phone.page
     entry = page.locator(".table--stack tbody tr").first
     # Each entry stacks its cells: the date on one line, then "Who: ...", "Action: ...".
@@ -77,9 +80,9 @@ def test_the_audit_log_reads_as_a_list_on_a_phone(e2e_app, open_session):
     assert date.bounding_box()["height"] < 30  # its own line, not four wrapped ones
     label = entry.locator("td[data-label]").first.evaluate(
         "td => getComputedStyle(td, '::before').content")
-    assert label.strip('"').startswith("Who")
+    assert label.strip('"').startswith(first_label)
     assert page.evaluate("document.documentElement.scrollWidth") <= MOBILE["width"]
-    phone.shot("19-audit-390")
+    phone.shot("19-" + path.strip("/").split("/")[-1] + "-390")
 
 
 def test_notification_grid_is_not_cut_and_buttons_line_up(e2e_app, open_session):
