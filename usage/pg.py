@@ -5,6 +5,7 @@ version>`. Each function here gives the same result as its portable twin (named 
 docstring); tests/usage/test_fast_paths.py runs both on the same input and compares.
 """
 
+import functools
 import queue
 import threading
 from collections.abc import Callable, Sequence
@@ -236,6 +237,7 @@ def rollups_upsert(table: str, columns: Sequence[str], conflict: str,
 _RATE_COLUMNS = rating.Rate._fields
 
 
+@functools.cache
 def _authorize_facts_sql() -> str:
     """The facts of call authorization about one person, as a LATERAL subquery of a row `o`
     of the organizations: the person with the UPN (any case), the SKUs they hold at the
