@@ -31,6 +31,20 @@ class Series:
     values: list  # one per day, numbers (int or Decimal)
 
 
+def _value_scale(peak: float, length: float, integer: bool, tick_fmt):
+    """(units of length per unit of value, [(distance from the axis's origin, tick label)])
+    of a value axis `length` long that shows 0 to `peak` in round steps."""
+    step = _nice_step(peak, integer)
+    top_value = step * max(1, math.ceil(peak / step)) if peak else step * Y_TICKS
+    scale = length / top_value
+    marks = []
+    value = 0.0
+    while value <= top_value + step / 1000:
+        marks.append((value * scale, tick_fmt(_as_number(value, integer))))
+        value += step
+    return scale, marks
+
+
 def _nice_step(peak: float, integer: bool) -> float:
     raw = peak / Y_TICKS if peak > 0 else 1
     magnitude = 10 ** math.floor(math.log10(raw))
@@ -59,15 +73,8 @@ def daily_chart(*, key: str, days: list[date], series: list[Series], label: str,
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     totals = [sum((s.values[i] for s in series), start=0) for i in range(n)]
     peak = float(max(totals)) if totals else 0.0
-    step = _nice_step(peak, integer)
-    top_value = step * max(1, math.ceil(peak / step)) if peak else step * Y_TICKS
-    scale = plot_h / top_value
-    y_ticks = []
-    value = 0.0
-    while value <= top_value + step / 1000:
-        y = TOP + plot_h - value * scale
-        y_ticks.append({"y": round(y, 2), "label": tick_fmt(_as_number(value, integer))})
-        value += step
+    scale, marks = _value_scale(peak, plot_h, integer, tick_fmt)
+    y_ticks = [{"y": round(TOP + plot_h - at, 2), "label": label} for at, label in marks]
     slot = plot_w / max(n, 1)
     bar_w = max(slot * 0.7, 1)
     colours = {s.key: PALETTE[i % len(PALETTE)] for i, s in enumerate(series)}
@@ -134,15 +141,8 @@ def category_chart(*, key: str, categories: list[Category], series: list[Series]
     height = H_TOP + plot_h + H_BOTTOM
     totals = [sum((s.values[i] for s in series), start=0) for i in range(n)]
     peak = float(max([*totals, *(c.capacity or 0 for c in categories)], default=0))
-    step = _nice_step(peak, integer)
-    top_value = step * max(1, math.ceil(peak / step)) if peak else step * Y_TICKS
-    scale = plot_w / top_value
-    ticks = []
-    value = 0.0
-    while value <= top_value + step / 1000:
-        ticks.append({"x": round(H_LEFT + value * scale, 2),
-                      "label": tick_fmt(_as_number(value, integer))})
-        value += step
+    scale, marks = _value_scale(peak, plot_w, integer, tick_fmt)
+    ticks = [{"x": round(H_LEFT + at, 2), "label": label} for at, label in marks]
     colours = {s.key: PALETTE[i % len(PALETTE)] for i, s in enumerate(series)}
     rows = []
     for i, cat in enumerate(categories):
