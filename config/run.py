@@ -22,7 +22,10 @@ def commands(port: str) -> dict[str, list[str]]:
     # The worker and beat say only what needs attention (-q: no start-up banner).
     return {
         "web": [python, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        "worker": [python, "-m", "celery", "-A", "config", "-q", "worker",
+        # A development container often runs as root: Celery's warning about it would
+        # come after the address, which must stay the last lines printed.
+        "worker": [python, "-W", "ignore:You're running the worker with superuser privileges",
+                   "-m", "celery", "-A", "config", "-q", "worker",
                    "--loglevel=WARNING", "--concurrency=2"],
         "beat": [python, "-m", "celery", "-A", "config", "-q", "beat", "--loglevel=WARNING",
                  "--schedule=var/celerybeat-schedule"],
