@@ -25,7 +25,7 @@ from credits.spend_limits import left_of
 
 from . import rating
 from .models import ApiToken
-from .selectors import CallFacts, authorize_facts, authorize_read
+from .selectors import CallFacts, authorize_read
 
 # Refusal codes.
 UNKNOWN_USER = "unknown_user"
@@ -128,21 +128,11 @@ def _call_facts_args(callee: str, call_type: str) -> tuple[str, str | None, dict
                              "pool_kinds": rating.pool_kinds_for(call_type)}
 
 
-def call_authorize(*, organization: Organization, upn: str, callee: str, call_type: str,
-                   now: datetime) -> Decision:
-    if call_type not in rating.CALL_TYPES:
-        return _refuse(UNKNOWN_CALL_TYPE)
-    digits, problem, args = _call_facts_args(callee, call_type)
-    # The person, their licenses, the balance, the rate and the pools in one read.
-    facts = authorize_facts(organization=organization, upn=upn, at=now, **args)
-    return _decide(organization, facts, call_type, digits, problem, now)
-
-
 def call_authorize_by_token(*, raw_token: str, upn: str, callee: str, call_type: str,
                             now: datetime) -> tuple[ApiToken | None, Decision | None]:
-    """(the active API token with this value, or None; the decision of `call_authorize` in
-    its organization): the token and every fact in one read (usage.selectors.
-    authorize_read). (None, None) when no active token has this value."""
+    """(the active API token with this value, or None; may this call start in its
+    organization): the token and every fact in one read (usage.selectors.authorize_read).
+    (None, None) when no active token has this value."""
     digits, problem, args = _call_facts_args(callee, call_type)
     if call_type not in rating.CALL_TYPES:
         # Still authenticated first: a caller without a token learns nothing.

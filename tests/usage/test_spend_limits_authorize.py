@@ -8,12 +8,13 @@ import pytest
 from django.utils import timezone
 
 from credits.models import CreditAccount, DomainEvent, SpendCounter
+from credits.platform.services import Actor
 from credits.services.ledger import UsageCharge, credits_charge_usage_batch
 from credits.services.licenses import pool_key_for, pools_take_minutes
 from credits.services.spend_limits import person_spend_limit_set, spend_limit_set
 from tests.factories import TEST_DECK_CSV, PersonFactory, graph_row, load_test_deck
-from usage.authorize import call_authorize
-from usage.services import calls_ingest
+from usage.authorize import call_authorize_by_token
+from usage.services import api_token_create, calls_ingest
 
 from .conftest import fund, licensed
 
@@ -23,6 +24,12 @@ NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
 SPAIN = "+34912345678"
 DECK = TEST_DECK_CSV + "outbound,34,Spain,ES,landline,0.05000,0.00,60,60,USD,2026-01-01\n"
 _n = iter(range(10**6))
+_tokens: dict[int, str] = {}  # organization id -> its API token (per test: ids come again)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_tokens():
+    _tokens.clear()
 
 
 @pytest.fixture
@@ -41,8 +48,13 @@ def spent(org, amount, person=None, at=NOW):
 
 
 def authorize(org, person, callee=SPAIN, call_type="user_out", now=NOW):
-    d = call_authorize(organization=org, upn=person.upn, callee=callee, call_type=call_type,
-                       now=now)
+    """The API's own path: the token and every fact in one read."""
+    if org.pk not in _tokens:
+        _tokens[org.pk] = api_token_create(organization=org, name="pbx",
+                                           actor=Actor.system("test"))[1]
+    token, d = call_authorize_by_token(raw_token=_tokens[org.pk], upn=person.upn,
+                                       callee=callee, call_type=call_type, now=now)
+    assert token is not None and token.organization == org
     return d.allowed, d.reason, d.charged_to, d.max_duration_seconds
 
 
