@@ -237,21 +237,49 @@ def rollups_upsert(table: str, columns: Sequence[str], conflict: str,
 _RATE_COLUMNS = rating.Rate._fields
 
 
+def _text_array(values) -> str:
+    """A constant text array of the products' names, written into the statement's text."""
+    for value in values:
+        if not value.replace("_", "").isalnum() or not value.isascii():
+            raise ValueError(f"not a product name: {value!r}")
+    return "ARRAY[{}]::text[]".format(", ".join(f"'{v}'" for v in values))
+
+
 @functools.cache
-def _authorize_facts_sql() -> str:
+def _authorize_facts_sql(pool_kinds: tuple[str, ...] = ()) -> str:
     """The facts of call authorization about one person, as a LATERAL subquery of a row `o`
     of the organizations: the person with the UPN (any case), the SKUs they hold at the
     instant, the balance, the month's spend counters when there is a limit, the deck's
-    rate, and the facts of the call's pools (minutes used this month, licenses feeding
-    them). Named parameters: upn, at, month, direction, prefixes, on, pool_kinds,
-    pool_skus, anywhere_skus. The portable reads are `usage.selectors.authorize_facts`'."""
+    rate, and the facts of the pools of `pool_kinds` (minutes used this month, licenses
+    feeding them). Named parameters: upn, at, month, direction, prefixes, on. The pools and
+    their SKUs are constants of the call type (rating.pool_kinds_for), written into the
+    text: one statement per call type, each prepared once, with no arrays to send. The
+    portable reads are `usage.selectors.authorize_facts`'."""
+    anywhere = list(products.POOL_SKUS[products.CONFERENCE]) \
+        if products.CONFERENCE in pool_kinds else []
+    local = [sku for kind in pool_kinds if kind != products.CONFERENCE
+             for sku in products.POOL_SKUS.get(kind, ()) if sku not in anywhere]
     la = LicenseAssignment._meta.db_table
     counters = SpendCounter._meta.db_table
     active = ("la.organization_id = o.id AND la.assigned_at <= %(at)s "
               "AND (la.removed_at IS NULL OR la.removed_at > %(at)s)")
-    # The pools' usage country: the person's usage location, else the organization's
-    # country (usage.authorize rates the call with the same), in upper case (pool keys).
-    country = "upper(COALESCE(NULLIF(p.usage_location, ''), o.country))"
+    if pool_kinds:
+        # Seats of the conferencing pool count wherever they are; the others' only in the
+        # pools' country (credits.selectors.licenses.pool_seats_filter).
+        seats = " OR ".join(
+            ([f"la.sku = ANY({_text_array(anywhere)})"] if anywhere else [])
+            + ([f"(la.sku = ANY({_text_array(local)}) AND la.usage_location = pc.country)"]
+               if local else [])) or "FALSE"
+        pools = f"""ARRAY(SELECT mp.kind || ':' || mp.used_minutes
+                FROM {MinutePool._meta.db_table} mp
+                WHERE mp.organization_id = o.id AND mp.month = %(month)s
+                AND mp.kind = ANY({_text_array(pool_kinds)}) AND mp.country = CASE
+                  WHEN mp.kind = '{products.CONFERENCE}' THEN '' ELSE pc.country END
+          ) AS pool_used,
+          ARRAY(SELECT la.sku || ':' || count(*) FROM {la} la
+                WHERE {active} AND ({seats}) GROUP BY la.sku) AS pool_seats"""
+    else:
+        pools = "ARRAY[]::text[] AS pool_used, ARRAY[]::text[] AS pool_seats"
     return f"""LEFT JOIN LATERAL (
         SELECT p.id AS person_id, p.usage_location,
           ARRAY(SELECT la.sku FROM {la} la WHERE {active} AND la.person_id = p.id) AS skus,
@@ -266,17 +294,13 @@ def _authorize_facts_sql() -> str:
             SELECT c.spent FROM {counters} c WHERE c.organization_id = o.id
             AND c.month = %(month)s AND c.person_key = p.id) END AS person_spent,
           {", ".join(f"r.{c}" for c in _RATE_COLUMNS)},
-          {country} AS pool_country,
-          ARRAY(SELECT mp.kind || ':' || mp.used_minutes FROM {MinutePool._meta.db_table} mp
-                WHERE mp.organization_id = o.id AND mp.month = %(month)s
-                AND mp.kind = ANY(%(pool_kinds)s::text[]) AND mp.country = CASE
-                  WHEN mp.kind = '{products.CONFERENCE}' THEN '' ELSE {country} END
-          ) AS pool_used,
-          ARRAY(SELECT la.sku || ':' || count(*) FROM {la} la
-                WHERE {active} AND la.sku = ANY(%(pool_skus)s::text[])
-                AND (la.sku = ANY(%(anywhere_skus)s::text[]) OR la.usage_location = {country})
-                GROUP BY la.sku) AS pool_seats
+          pc.country AS pool_country,
+          {pools}
         FROM {Person._meta.db_table} p
+        -- The pools' usage country: the person's usage location, else the organization's
+        -- country (usage.authorize rates the call with the same), in upper case (pool keys).
+        CROSS JOIN LATERAL (
+          SELECT upper(COALESCE(NULLIF(p.usage_location, ''), o.country)) AS country) pc
         LEFT JOIN {CreditAccount._meta.db_table} a ON a.organization_id = o.id
         LEFT JOIN LATERAL (
           SELECT {", ".join(_RATE_COLUMNS)} FROM {Rate._meta.db_table}
@@ -287,15 +311,10 @@ def _authorize_facts_sql() -> str:
       ) f ON TRUE"""
 
 
-def _authorize_params(*, upn: str, direction: str, digits: str, at: datetime,
-                      pool_kinds) -> dict:
-    skus = [sku for kind in pool_kinds for sku in products.POOL_SKUS.get(kind, ())]
-    anywhere = (list(products.POOL_SKUS[products.CONFERENCE])
-                if products.CONFERENCE in pool_kinds else [])
+def _authorize_params(*, upn: str, direction: str, digits: str, at: datetime) -> dict:
     return {"upn": upn.strip(), "at": at, "month": month_of(at), "direction": direction,
             "prefixes": [digits[:n] for n in range(1, min(len(digits), 15) + 1)],
-            "on": at.date(), "pool_kinds": list(pool_kinds), "pool_skus": skus,
-            "anywhere_skus": anywhere}
+            "on": at.date()}
 
 
 def _split_facts(values: Sequence) -> tuple | None:
@@ -323,35 +342,40 @@ def authorize_facts(*, organization: Organization, upn: str, direction: str, dig
                     at: datetime, pool_kinds=()) -> tuple | None:
     """The facts of `usage.selectors.authorize_facts` about the person with this UPN in
     `organization`, in one round trip; None when no such person."""
-    sql = (f"SELECT f.* FROM {Organization._meta.db_table} o {_authorize_facts_sql()} "
-           f"WHERE o.id = %(org)s")
-    params = _authorize_params(upn=upn, direction=direction, digits=digits, at=at,
-                               pool_kinds=pool_kinds)
+    sql = (f"SELECT f.* FROM {Organization._meta.db_table} o "
+           f"{_authorize_facts_sql(tuple(pool_kinds))} WHERE o.id = %(org)s")
+    params = _authorize_params(upn=upn, direction=direction, digits=digits, at=at)
     with connection.cursor() as cursor:
         cursor.execute(sql, {**params, "org": organization.pk})
         row = cursor.fetchone()
     return _split_facts(row) if row is not None else None
 
 
-def authorize_read(*, token_hash: str, token_columns: Sequence[str],
-                   organization_columns: Sequence[str], upn: str, direction: str,
-                   digits: str, at: datetime, pool_kinds=()) -> tuple | None:
+@functools.cache
+def _authorize_read_sql(token_columns: tuple[str, ...], organization_columns: tuple[str, ...],
+                        pool_kinds: tuple[str, ...]) -> str:
+    return (f"SELECT {', '.join(f't.{c}' for c in token_columns)}, "
+            f"{', '.join(f'o.{c}' for c in organization_columns)}, f.* "
+            f"FROM {ApiToken._meta.db_table} t "
+            f"JOIN {Organization._meta.db_table} o ON o.id = t.organization_id "
+            f"{_authorize_facts_sql(pool_kinds)} "
+            f"WHERE t.token_hash = %(token_hash)s AND t.revoked_at IS NULL")
+
+
+def authorize_read(*, token_hash: str, token_columns: tuple[str, ...],
+                   organization_columns: tuple[str, ...], upn: str, direction: str,
+                   digits: str, at: datetime, pool_kinds: tuple[str, ...] = ()) -> tuple | None:
     """(the active API token's columns, its organization's columns, the facts of
     `authorize_facts` or None) for the token with this hash, in ONE round trip: call
     authorization sits in the set-up path of every call, where each query costs more than
     the rest of the request. None when no active token has this hash: the token row is
     read on every request, so a revocation holds at once. Portable:
     `usage.selectors.authorize_read`."""
-    sql = (f"SELECT {', '.join(f't.{c}' for c in token_columns)}, "
-           f"{', '.join(f'o.{c}' for c in organization_columns)}, f.* "
-           f"FROM {ApiToken._meta.db_table} t "
-           f"JOIN {Organization._meta.db_table} o ON o.id = t.organization_id "
-           f"{_authorize_facts_sql()} "
-           f"WHERE t.token_hash = %(token_hash)s AND t.revoked_at IS NULL")
-    params = _authorize_params(upn=upn, direction=direction, digits=digits, at=at,
-                               pool_kinds=pool_kinds)
+    sql = _authorize_read_sql(token_columns, organization_columns, pool_kinds)
+    params = _authorize_params(upn=upn, direction=direction, digits=digits, at=at)
+    params["token_hash"] = token_hash
     cursor = prepared_cursor()
-    cursor.execute(sql, {**params, "token_hash": token_hash})
+    cursor.execute(sql, params)
     row = cursor.fetchone()
     if row is None:
         return None

@@ -446,11 +446,47 @@ def region_of(digits: str) -> str | None:
 
 
 def is_valid_number(digits: str) -> bool:
-    """Full validation (authorization only: not in the ingestion hot path)."""
+    """phonenumbers' full validation of an E.164 number (digits only), as
+    `is_valid_number(parse("+" + digits))`. Call authorization asks it on every request:
+    the usual number is decided on the patterns compiled once (`_valid_by_patterns`), the
+    rest by phonenumbers itself."""
+    valid = _valid_by_patterns(digits)
+    if valid is not None:
+        return valid
     try:
         return phonenumbers.is_valid_number(phonenumbers.parse("+" + digits))
     except phonenumbers.NumberParseException:
         return False
+
+
+def _valid_by_patterns(digits: str) -> bool | None:
+    """phonenumbers' `is_valid_number` without parse(): the calling code, the region from
+    the national digits (`_region_from_list`), then `_number_type_helper`'s test (the
+    general pattern, then any type's). None when parse() could change the national digits
+    (a leading zero, a national prefix to strip) or the code is non-geographic: then only
+    phonenumbers can tell."""
+    if not 3 <= len(digits) <= 15 or not digits.isascii() or not digits.isdigit():
+        return None
+    for cc_len in (1, 2, 3):
+        regions = _CALLING_CODES.get(digits[:cc_len])
+        if regions:
+            break
+    else:
+        return None
+    national = digits[cc_len:]
+    if len(national) < 2 or national[0] == "0":
+        return None
+    prefix = _national_prefix(digits[:cc_len], regions[0])
+    if prefix is not None and prefix.match(national):
+        return None
+    region = regions[0] if len(regions) == 1 else _region_from_list(national, regions)
+    if region is None:
+        return False
+    _leading, general, types, mobile, known = _region_tests(region)
+    if not known:
+        return None
+    return _matches(general, national) and (
+        any(_matches(t, national) for t in types) or _matches(mobile, national))
 
 
 def is_domestic(usage_country: str, destination_country: str | None) -> bool:

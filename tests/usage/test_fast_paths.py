@@ -276,6 +276,49 @@ def test_the_region_shortcuts_answer_as_phonenumbers_parse_for_shared_calling_co
     assert len(numbers) > 10_000 and found > 1000
 
 
+def test_number_validity_from_the_compiled_patterns_is_phonenumbers_verdict():
+    """rating.is_valid_number decides most numbers without parse(): on every calling code,
+    random national numbers (a national prefix or a leading zero among them) and each
+    region's example numbers of every type, it answers as phonenumbers does."""
+    import random
+
+    import phonenumbers
+
+    def verdict(digits):
+        try:
+            return phonenumbers.is_valid_number(phonenumbers.parse("+" + digits))
+        except phonenumbers.NumberParseException:
+            return False
+
+    rng = random.Random(11)
+    numbers = []
+    for cc in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+        for _ in range(150):
+            national = "".join(str(rng.randrange(10)) for _ in range(rng.randrange(1, 13)))
+            numbers.append(str(cc) + national)
+    for region in phonenumbers.SUPPORTED_REGIONS:
+        for kind in (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE,
+                     phonenumbers.PhoneNumberType.TOLL_FREE,
+                     phonenumbers.PhoneNumberType.PREMIUM_RATE):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is not None:
+                e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+                numbers += [e164[1:], e164[1:-1], e164[1:] + "1"]
+    decided = valid = 0
+    for digits in numbers:
+        expected = verdict(digits)
+        assert rating.is_valid_number(digits) == expected, digits
+        fast = rating._valid_by_patterns(digits)
+        assert fast in (None, expected), digits
+        decided += fast is not None
+        valid += expected
+    # The shortcut is what answers: most numbers, valid ones among them, never parse.
+    assert len(numbers) > 30_000 and valid > 1000 and decided > 0.7 * len(numbers)
+    assert rating._valid_by_patterns("33123456789") is True
+    assert rating._valid_by_patterns("12125550123") is True
+    assert rating._valid_by_patterns("1212555012") is False
+
+
 # --- each PostgreSQL fast path against its portable version, on the same input ----------
 
 
