@@ -10,6 +10,12 @@ from credits.platform.forms import SignInForm
 from . import api
 
 urlpatterns = [
+    # The API first: its requests (call authorization sits in the set-up of every call) are
+    # the most frequent, and Django tries the patterns in order.
+    path("api/v1/", api.urls()),
+    # Any other path under /api/: the API's JSON 404, even with DEBUG on (whose technical
+    # 404 page would bypass handler404).
+    re_path(r"^api/", api_not_found, name="api_not_found"),
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(authentication_form=SignInForm),
          name="login"),
@@ -34,10 +40,6 @@ urlpatterns = [
         auth_views.PasswordResetCompleteView.as_view(),
         name="password_reset_complete",
     ),
-    path("api/v1/", api.urls()),
-    # Any other path under /api/: the API's JSON 404, even with DEBUG on (whose technical
-    # 404 page would bypass handler404).
-    re_path(r"^api/", api_not_found, name="api_not_found"),
     path("", include("credits.platform.urls")),
     path("", include("credits.urls")),
     path("", include("usage.urls")),

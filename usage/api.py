@@ -10,6 +10,7 @@ from django.http import JsonResponse
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
+from pydantic import BaseModel
 
 from credits.platform.api import ApiText, Error  # one error shape; one text type of every input
 from credits.platform.services import Actor, ServiceError
@@ -110,7 +111,10 @@ class PstnCallsPage(Schema):
     odata_next_link: str | None = Field(None, alias="@odata.nextLink")
 
 
-class AuthorizeIn(Schema):
+class AuthorizeIn(BaseModel):
+    """A plain pydantic model, not ninja's Schema: a JSON body needs none of Schema's
+    reading of Django objects, which wraps every input in a getter before validating it."""
+
     userPrincipalName: ApiText = Field(..., min_length=1, max_length=128)
     calleeNumber: ApiText = Field(..., min_length=1, max_length=64,
                                   description="E.164, e.g. +33123456789")

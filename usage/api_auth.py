@@ -33,6 +33,17 @@ class OrganizationToken(HttpBearer):
         "`Authorization: Bearer <token>`."
     )
 
+    def __call__(self, request):
+        # ninja's HttpBearer.__call__, reading the one header from META: `request.headers`
+        # would first build a mapping of every header of the request, on every request.
+        value = request.META.get("HTTP_AUTHORIZATION")
+        if not value:
+            return None
+        scheme, _, token = value.partition(" ")
+        if scheme.lower() != self.openapi_scheme:
+            return None
+        return self.authenticate(request, token)
+
     def authenticate(self, request, token):
         found = api_token_authenticate(raw=token)
         if found is None:

@@ -13,7 +13,7 @@ from datetime import datetime
 
 import psycopg
 from django.core.exceptions import EmptyResultSet
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -59,16 +59,23 @@ def prepared_cursor():
     `prepare_threshold`) and then skips parsing and planning it. Django's own cursors bind
     on the client and are never prepared.
 
-    The psycopg cursor is kept for the connection's life (one per thread, as Django's
-    connections are) rather than made per statement: setting up its loaders again on every
-    request cost about a fifth of the statement. Not to be closed by the caller."""
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    raw = connection.connection
-    kept = getattr(connection, "_cc_prepared_cursor", None)
-    if kept is None or kept.connection is not raw or kept.closed:
-        kept = connection._cc_prepared_cursor = psycopg.Cursor(raw)
-    return connection._prepare_cursor(kept)
+    The psycopg cursor and its wrapper are kept for the connection's life (one per thread,
+    as Django's connections are) rather than made per statement: setting up its loaders
+    again on every request cost about a fifth of the statement. A new wrapper when query
+    logging is switched on or off (DEBUG, assertNumQueries). Not to be closed by the
+    caller."""
+    db = connections[DEFAULT_DB_ALIAS]  # once: each read through `connection` looks it up
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    db.validate_thread_sharing()
+    raw = db.connection
+    logged = db.queries_logged
+    kept = getattr(db, "_cc_prepared_cursor", None)
+    if kept is None or kept[0].connection is not raw or kept[0].closed or kept[1] != logged:
+        cursor = psycopg.Cursor(raw)
+        wrapped = db.make_debug_cursor(cursor) if logged else db.make_cursor(cursor)
+        kept = db._cc_prepared_cursor = (cursor, logged, wrapped)
+    return kept[2]
 
 
 # --- ingestion ------------------------------------------------------------------------------

@@ -37,6 +37,9 @@ _AUTHORIZE_TOKEN_COLUMNS = ("id", "organization_id", "name", "prefix", "last_use
 _AUTHORIZE_ORGANIZATION_COLUMNS = ("id", "name", "slug", "country", "currency")
 
 
+_TOKEN_ORGANIZATION = ApiToken._meta.get_field("organization")
+
+
 def _instance(model, columns, values, known=None):
     """An instance of `model` from the `values` of `columns` (any order) and the `known`
     values by column; its other fields deferred."""
@@ -54,7 +57,9 @@ def _token_from_row(token_values, organization_values, *, token_columns=_TOKEN_C
         value = token.__dict__.get(name)
         if isinstance(value, datetime) and value.tzinfo is None:  # SQLite: naive UTC
             setattr(token, name, value.replace(tzinfo=UTC))
-    token.organization = _instance(Organization, organization_columns, organization_values)
+    # As select_related does: no descriptor checks for an instance read with the token.
+    _TOKEN_ORGANIZATION.set_cached_value(
+        token, _instance(Organization, organization_columns, organization_values))
     return token
 
 

@@ -255,3 +255,25 @@ def test_authorize_past_the_rate_limit_says_when_to_retry(client, token, deck, s
     assert [a.status_code for a in answers] == [200, 200, 429]
     assert 1 <= int(answers[2]["Retry-After"]) <= 60
     assert answers[2].json()["code"] == "rate_limited"
+
+
+def test_the_bearer_header_reads_as_ninjas_http_bearer(caller, token, client):
+    """OrganizationToken reads Authorization from META (not request.headers, which builds
+    every header first) and takes what ninja's HttpBearer takes: the scheme in any case,
+    the token after the first space."""
+    forms = [(f"Bearer {token}", 200), (f"bearer {token}", 200), (f"BEARER {token}", 200),
+             (f"Token {token}", 401), (f"Basic {token}", 401), (token, 401), ("Bearer", 401),
+             ("Bearer ", 401), (f"Bearer  {token}", 401), (f"Bearer {token} ", 401), ("", 401)]
+    for value, status in forms:
+        for method, path, body in (
+                ("get", "/api/v1/credits/balance", None),
+                ("post", AUTHORIZE, {"userPrincipalName": "ana@contoso.com",
+                                     "calleeNumber": "+12125550123", "callType": "user_out"})):
+            extra = {"HTTP_AUTHORIZATION": value} if value else {}
+            if method == "get":
+                answer = client.get(path, **extra)
+            else:
+                answer = client.post(path, body, content_type="application/json", **extra)
+            assert answer.status_code == status, (value, path, answer.content)
+            if status == 401:
+                assert answer["WWW-Authenticate"] == "Bearer"
