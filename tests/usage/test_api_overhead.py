@@ -13,7 +13,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone as django_timezone
 
-from tests.conftest import requires_redis
+from tests.conftest import requires_postgres, requires_redis
 from tests.factories import PersonFactory
 from usage import api_auth
 
@@ -277,3 +277,48 @@ def test_the_bearer_header_reads_as_ninjas_http_bearer(caller, token, client):
             assert answer.status_code == status, (value, path, answer.content)
             if status == 401:
                 assert answer["WWW-Authenticate"] == "Bearer"
+
+
+def _prepared_statements() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+        return cursor.fetchone()[0]
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)  # the test reconnects: no wrapping transaction
+def test_authorize_is_prepared_by_the_server_unless_turned_off(caller, token, client):
+    """The authorize statement is prepared on its 5th run on a connection; with
+    DATABASE_PREPARED_STATEMENTS=false (prepare_threshold None: behind a transaction-mode
+    pooler) it never is, and answers the same."""
+    import os
+    import subprocess
+    import sys
+
+    body = {"userPrincipalName": "ana@contoso.com", "calleeNumber": "+12125550123",
+            "callType": "user_out"}
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    connection.ensure_connection()
+    assert connection.connection.prepare_threshold == 5
+    answers = set()
+    for threshold, prepared in ((None, 0), (5, 1)):
+        connection.close()
+        connection.ensure_connection()
+        connection.connection.prepare_threshold = threshold
+        for _ in range(7):
+            answer = client.post(AUTHORIZE, body, content_type="application/json", **auth)
+            assert answer.status_code == 200
+            answers.add(answer.content)
+        assert _prepared_statements() == prepared, threshold
+    assert len(answers) == 1
+    # The setting: what a process started with the variable gets.
+    for value, threshold in (("false", "None"), ("true", "5"), (None, "5")):
+        env = {k: v for k, v in os.environ.items() if k != "DATABASE_PREPARED_STATEMENTS"}
+        if value is not None:
+            env["DATABASE_PREPARED_STATEMENTS"] = value
+        out = subprocess.run(
+            [sys.executable, "-c", "import django; django.setup(); from django.conf import "
+             "settings; print(settings.DATABASES['default']['OPTIONS']['prepare_threshold'])"],
+            env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"}, capture_output=True,
+            text=True, check=True)
+        assert out.stdout.strip() == threshold, (value, out.stderr)
