@@ -1,7 +1,7 @@
 """The usage endpoints of the JSON API (DESIGN.md section 8), mounted under /api/v1/ by
 config/api.py. `request.auth` is the Organization of the bearer token."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -12,20 +12,26 @@ from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 from pydantic import BaseModel
 
-from credits.platform.api import ApiText, Error  # one error shape; one text type of every input
+from credits.platform.api import ApiText  # one text type of every input
 from credits.platform.services import Actor, ServiceError
 
 from . import ingest, masking
 from .api_auth import ReadWithFactsToken, token_admitted
+from .api_calls import (
+    BODY_ERRORS,
+    ERRORS,
+    PAGE_SIZE,
+    RejectedRow,
+    page_after,
+    start_range,
+)
 from .authorize import REASONS, call_authorize_by_token
 from .selectors import call_records_page, decode_cursor, encode_cursor
 from .services import calls_ingest
 
 router = Router(tags=["usage"])
 
-MAX_RANGE = timedelta(days=90)
 ODATA_CONTEXT = "$metadata#Collection(microsoft.graph.callRecords.pstnCallLogRow)"
-PAGE_SIZE = 1000
 JSON_UTF8 = "application/json; charset=utf-8"  # what ninja's renderer sends
 
 
@@ -44,12 +50,6 @@ class PstnCallsIn(Schema):
                     "(callerNumber 128, calleeNumber 32, ...) and `callDurationSource` to "
                     "Graph's enum (microsoft, operator).",
     )
-
-
-class RejectedRow(Schema):
-    index: int = Field(..., description="Position of the row in `value`, from 0.")
-    id: str | None = Field(None, description="The row's `id`, when it had one.")
-    errors: dict[str, str] = Field(..., description="Field name -> reason.")
 
 
 class PstnCallsResult(Schema):
@@ -134,11 +134,6 @@ class AuthorizeOut(Schema):
                          "when unlimited (free) or refused.")
 
 
-# 503: the database went away; nothing was stored and the same request may be sent again.
-ERRORS = {400: Error, 401: Error, 422: Error, 429: Error, 503: Error}
-BODY_ERRORS = {**ERRORS, 413: Error}  # a body over DATA_UPLOAD_MAX_MEMORY_SIZE
-
-
 @router.post("/pstn-calls", response={200: PstnCallsResult, **BODY_ERRORS},
              summary="Post finished PSTN calls (Graph pstnCallLogRow, up to 1000)")
 def post_pstn_calls(request, body: PstnCallsIn):
@@ -186,12 +181,6 @@ def _row(call, currency: str, digits: int) -> dict:
     }
 
 
-def _utc(value: datetime) -> datetime:
-    if timezone.is_naive(value):
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
 @router.get("/pstn-calls", response={200: PstnCallsPage, **ERRORS}, by_alias=True,
             summary="PSTN calls that started in a range of at most 90 days, 1000 per page",
             description=(
@@ -220,22 +209,8 @@ def get_pstn_calls(
                                                description="From `@odata.nextLink`, "
                                                            "as given (signed).")] = None,
 ):
-    try:
-        # In UTC: an offset such as +22:48 is valid ISO 8601 but not for PostgreSQL, and
-        # a year-1 date with an offset does not fit a datetime once moved to UTC.
-        start, end = (_utc(fromDateTime), _utc(toDateTime))
-    except OverflowError:
-        raise HttpError(400, "fromDateTime and toDateTime must be real dates.") from None
-    if end < start:
-        raise HttpError(400, "toDateTime must not be before fromDateTime.")
-    if end - start > MAX_RANGE:
-        raise HttpError(400, "The range is over 90 days; ask for at most 90 days at a time.")
-    after = None
-    if skiptoken:
-        try:
-            after = decode_cursor(skiptoken)
-        except ValueError:
-            raise HttpError(400, "Invalid $skiptoken: use the @odata.nextLink as given.") from None
+    start, end = start_range(fromDateTime, toDateTime)
+    after = page_after(skiptoken, decode_cursor)
     org = request.auth
     rows, next_cursor = call_records_page(organization=org, start=start, end=end, after=after,
                                           size=PAGE_SIZE)

@@ -3,18 +3,25 @@ the PSTN ones with Graph's `directRoutingLogRow` fields. Mounted by usage.api's 
 `request.auth` is the Organization of the bearer token. These calls are stored and listed,
 never charged (the organization's own carrier bills them)."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
-from credits.platform.api import ApiText, Error
+from credits.platform.api import ApiText
 from credits.platform.services import Actor, ServiceError
 
 from . import ingest
+from .api_calls import (
+    BODY_ERRORS,
+    ERRORS,
+    PAGE_SIZE,
+    RejectedRow,
+    page_after,
+    start_range,
+)
 from .direct_routing_store import (
     as_graph,
     decode_cursor,
@@ -25,8 +32,6 @@ from .direct_routing_store import (
 
 router = Router(tags=["direct routing"])
 
-MAX_RANGE = timedelta(days=90)
-PAGE_SIZE = 1000
 ODATA_CONTEXT = ("https://graph.microsoft.com/v1.0/$metadata"
                  "#Collection(microsoft.graph.callRecords.directRoutingLogRow)")
 
@@ -45,12 +50,6 @@ class DirectRoutingCallsIn(Schema):
                     "call leg's correlationId, type, times and user). Each row is "
                     "validated on its own. These calls are never charged to credits.",
     )
-
-
-class RejectedRow(Schema):
-    index: int = Field(..., description="Position of the row in `value`, from 0.")
-    id: str | None = Field(None, description="The row's `id` (or correlationId).")
-    errors: dict[str, str] = Field(..., description="Field name -> reason.")
 
 
 class DirectRoutingCallsResult(Schema):
@@ -95,10 +94,6 @@ class DirectRoutingCallsPage(Schema):
     odata_next_link: str | None = Field(None, alias="@odata.nextLink")
 
 
-ERRORS = {400: Error, 401: Error, 422: Error, 429: Error, 503: Error}
-BODY_ERRORS = {**ERRORS, 413: Error}
-
-
 @router.post("/direct-routing-calls", response={200: DirectRoutingCallsResult, **BODY_ERRORS},
              summary="Post Direct Routing calls (Graph directRoutingLogRow, up to 1000)")
 def post_direct_routing_calls(request, body: DirectRoutingCallsIn):
@@ -110,12 +105,6 @@ def post_direct_routing_calls(request, body: DirectRoutingCallsIn):
         raise HttpError(400, exc.message) from exc
     return {"accepted": result.accepted, "duplicates": result.duplicates,
             "rejected": result.rejected}
-
-
-def _utc(value: datetime) -> datetime:
-    if timezone.is_naive(value):
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
 
 
 @router.get("/direct-routing-calls", response={200: DirectRoutingCallsPage, **ERRORS},
@@ -136,20 +125,8 @@ def get_direct_routing_calls(
                                                description="From `@odata.nextLink`, "
                                                            "as given (signed).")] = None,
 ):
-    try:
-        start, end = _utc(fromDateTime), _utc(toDateTime)
-    except OverflowError:
-        raise HttpError(400, "fromDateTime and toDateTime must be real dates.") from None
-    if end < start:
-        raise HttpError(400, "toDateTime must not be before fromDateTime.")
-    if end - start > MAX_RANGE:
-        raise HttpError(400, "The range is over 90 days; ask for at most 90 days at a time.")
-    after = None
-    if skiptoken:
-        try:
-            after = decode_cursor(skiptoken)
-        except ValueError:
-            raise HttpError(400, "Invalid $skiptoken: use the @odata.nextLink as given.") from None
+    start, end = start_range(fromDateTime, toDateTime)
+    after = page_after(skiptoken, decode_cursor)
     rows, next_cursor = direct_routing_page(organization=request.auth, start=start, end=end,
                                             after=after, size=PAGE_SIZE)
     link = None
