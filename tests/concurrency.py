@@ -2,6 +2,7 @@
 
 import threading
 
+from celery import result
 from django.db import connection
 
 
@@ -27,4 +28,12 @@ def run_threads(targets, *, timeout: float = 120) -> None:
         t.start()
     for t in threads:
         t.join(timeout)
+    clear_celery_join_flag()
     assert errors == []
+
+
+def clear_celery_join_flag() -> None:
+    """Celery runs each eager task with a process-wide "joining a result would block" flag
+    set, and restores what it saw on entry: threads running eager tasks at once can leave
+    it set, and every later `.get()` in the process then fails. Called once no task runs."""
+    result._set_task_join_will_block(False)

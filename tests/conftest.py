@@ -58,3 +58,13 @@ def _default_language_after_each_test():
     from django.utils import translation
 
     translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
+def _celery_may_join_after_each_test():
+    """A test whose threads ran eager tasks at once can leave Celery's process-wide join
+    flag set (tests.concurrency.clear_celery_join_flag); the next test starts clear."""
+    yield
+    from tests.concurrency import clear_celery_join_flag
+
+    clear_celery_join_flag()

@@ -30,7 +30,10 @@ def database_unavailable(exc) -> bool:
 
 
 def is_api(request) -> bool:
-    return request.path == "/api" or request.path.startswith("/api/")
+    # path_info, as URL resolution reads it: without the prefix the site is served under
+    # (SCRIPT_NAME), which `request.path` includes.
+    path = request.path_info
+    return path == "/api" or path.startswith("/api/")
 
 
 @public

@@ -123,6 +123,6 @@ class ContentSecurityPolicyMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        if not request.path.startswith("/admin/"):
+        if not request.path_info.startswith("/admin/"):
             response.setdefault("Content-Security-Policy", self.POLICY)
         return response

@@ -322,3 +322,17 @@ def test_authorize_is_prepared_by_the_server_unless_turned_off(caller, token, cl
             env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"}, capture_output=True,
             text=True, check=True)
         assert out.stdout.strip() == threshold, (value, out.stderr)
+
+
+def test_the_api_is_told_from_pages_under_a_script_prefix(caller, token, client):
+    """Served under a prefix (SCRIPT_NAME), /prefix/api/... is still the API: JSON errors,
+    no session, the bearer token."""
+    answer = client.get("/api/v1/credits/balance", SCRIPT_NAME="/credits-center")
+    assert answer.status_code == 401 and answer.json()["code"] == "unauthorized"
+    assert "sessionid" not in answer.cookies and "csrftoken" not in answer.cookies
+    answer = client.get("/api/v1/credits/balance", SCRIPT_NAME="/credits-center",
+                        HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert answer.status_code == 200 and "balance" in answer.json()
+    missing = client.get("/api/v1/nothing-here", SCRIPT_NAME="/credits-center")
+    assert missing.status_code == 404 and missing["Content-Type"].startswith(
+        "application/json")
