@@ -31,11 +31,11 @@ from credits.money import ZERO
 from credits.platform.db import copy_rows_pg, pg_text_array
 from credits.spend_limits import month_of
 
-from . import masking, rating
+from . import masking
 from .models import (
     ApiToken,
     CallRecord,
-    Rate,
+    RateDeck,
     ReconciliationRollup,
     ReconciliationTopCall,
     UsageDestinationRollup,
@@ -241,9 +241,6 @@ def rollups_upsert(table: str, columns: Sequence[str], conflict: str,
 # --- call authorization -----------------------------------------------------------------
 
 
-_RATE_COLUMNS = rating.Rate._fields
-
-
 def _text_array(values) -> str:
     """A constant text array of the products' names, written into the statement's text."""
     for value in values:
@@ -256,9 +253,9 @@ def _text_array(values) -> str:
 def _authorize_facts_sql(pool_kinds: tuple[str, ...] = ()) -> str:
     """The facts of call authorization about one person, as a LATERAL subquery of a row `o`
     of the organizations: the person with the UPN (any case), the SKUs they hold at the
-    instant, the balance, the month's spend counters when there is a limit, the deck's
-    rate, and the facts of the pools of `pool_kinds` (minutes used this month, licenses
-    feeding them). Named parameters: upn, at, month, direction, prefixes, on. The pools and
+    instant, the balance, the month's spend counters when there is a limit, the rate deck's
+    stamp, and the facts of the pools of `pool_kinds` (minutes used this month, licenses
+    feeding them). Named parameters: upn, at, month. The pools and
     their SKUs are constants of the call type (rating.pool_kinds_for), written into the
     text: one statement per call type, each prepared once, with no arrays to send. The
     portable reads are `usage.selectors.authorize_facts`'."""
@@ -300,7 +297,9 @@ def _authorize_facts_sql(pool_kinds: tuple[str, ...] = ()) -> str:
           CASE WHEN p.credits_monthly_limit IS NOT NULL THEN (
             SELECT c.spent FROM {counters} c WHERE c.organization_id = o.id
             AND c.month = %(month)s AND c.person_key = p.id) END AS person_spent,
-          {", ".join(f"r.{c}" for c in _RATE_COLUMNS)},
+          -- The deck's stamp: the rate comes from the parsed deck it names
+          -- (usage.selectors.deck_for), the rating engine's own lookup.
+          d.version AS deck_version, d.loaded_at AS deck_loaded_at,
           pc.country AS pool_country,
           {pools}
         FROM {Person._meta.db_table} p
@@ -309,33 +308,25 @@ def _authorize_facts_sql(pool_kinds: tuple[str, ...] = ()) -> str:
         CROSS JOIN LATERAL (
           SELECT upper(COALESCE(NULLIF(p.usage_location, ''), o.country)) AS country) pc
         LEFT JOIN {CreditAccount._meta.db_table} a ON a.organization_id = o.id
-        LEFT JOIN LATERAL (
-          SELECT {", ".join(_RATE_COLUMNS)} FROM {Rate._meta.db_table}
-          WHERE organization_id = o.id AND direction = %(direction)s
-          AND prefix = ANY(%(prefixes)s::text[]) AND effective_from <= %(on)s
-          ORDER BY LENGTH(prefix) DESC, effective_from DESC LIMIT 1) r ON TRUE
+        LEFT JOIN {RateDeck._meta.db_table} d ON d.organization_id = o.id
         WHERE p.organization_id = o.id AND LOWER(p.upn) = LOWER(%(upn)s::text) LIMIT 1
       ) f ON TRUE"""
 
 
-def _authorize_params(*, upn: str, direction: str, digits: str, at: datetime) -> dict:
-    return {"upn": upn.strip(), "at": at, "month": month_of(at), "direction": direction,
-            "prefixes": [digits[:n] for n in range(1, min(len(digits), 15) + 1)],
-            "on": at.date()}
+def _authorize_params(*, upn: str, at: datetime) -> dict:
+    return {"upn": upn.strip(), "at": at, "month": month_of(at)}
 
 
 def _split_facts(values: Sequence) -> tuple | None:
-    """The facts' columns of a row of `_authorize_facts_sql` as `authorize_facts` returns
-    them (usage.selectors.CallFacts' order), or None when no person matched."""
-    person_id, location, skus, balance, org_limit, org_spent, person_limit, person_spent = \
-        values[:8]
+    """The facts' columns of a row of `_authorize_facts_sql` in usage.selectors.CallFacts'
+    order, with the rate deck's stamp (version, loaded at) where the rate goes; None when
+    no person matched."""
+    (person_id, location, skus, balance, org_limit, org_spent, person_limit, person_spent,
+     deck_version, deck_loaded_at, pool_country, used, seats) = values
     if person_id is None:
         return None
-    n = 8 + len(_RATE_COLUMNS)
-    rate = rating.Rate(*values[8:n]) if values[8] is not None else None
-    pool_country, used, seats = values[n:n + 3]
     return (person_id, location, frozenset(skus),
-            balance if balance is not None else ZERO, rate,
+            balance if balance is not None else ZERO, (deck_version or 0, deck_loaded_at),
             org_limit, org_spent if org_spent is not None else ZERO,
             person_limit, person_spent if person_spent is not None else ZERO,
             pool_country, _counts(used), _counts(seats))
@@ -345,13 +336,13 @@ def _counts(pairs: Sequence[str]) -> dict[str, int]:
     return {name: int(n) for name, _, n in (pair.rpartition(":") for pair in pairs)}
 
 
-def authorize_facts(*, organization: Organization, upn: str, direction: str, digits: str,
-                    at: datetime, pool_kinds=()) -> tuple | None:
+def authorize_facts(*, organization: Organization, upn: str, at: datetime,
+                    pool_kinds=()) -> tuple | None:
     """The facts of `usage.selectors.authorize_facts` about the person with this UPN in
     `organization`, in one round trip; None when no such person."""
     sql = (f"SELECT f.* FROM {Organization._meta.db_table} o "
            f"{_authorize_facts_sql(tuple(pool_kinds))} WHERE o.id = %(org)s")
-    params = _authorize_params(upn=upn, direction=direction, digits=digits, at=at)
+    params = _authorize_params(upn=upn, at=at)
     with connection.cursor() as cursor:
         cursor.execute(sql, {**params, "org": organization.pk})
         row = cursor.fetchone()
@@ -370,8 +361,8 @@ def _authorize_read_sql(token_columns: tuple[str, ...], organization_columns: tu
 
 
 def authorize_read(*, token_hash: str, token_columns: tuple[str, ...],
-                   organization_columns: tuple[str, ...], upn: str, direction: str,
-                   digits: str, at: datetime, pool_kinds: tuple[str, ...] = ()) -> tuple | None:
+                   organization_columns: tuple[str, ...], upn: str, at: datetime,
+                   pool_kinds: tuple[str, ...] = ()) -> tuple | None:
     """(the active API token's columns, its organization's columns, the facts of
     `authorize_facts` or None) for the token with this hash, in ONE round trip: call
     authorization sits in the set-up path of every call, where each query costs more than
@@ -379,7 +370,7 @@ def authorize_read(*, token_hash: str, token_columns: tuple[str, ...],
     read on every request, so a revocation holds at once. Portable:
     `usage.selectors.authorize_read`."""
     sql = _authorize_read_sql(token_columns, organization_columns, pool_kinds)
-    params = _authorize_params(upn=upn, direction=direction, digits=digits, at=at)
+    params = _authorize_params(upn=upn, at=at)
     params["token_hash"] = token_hash
     cursor = prepared_cursor()
     cursor.execute(sql, params)

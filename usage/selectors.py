@@ -3,7 +3,7 @@
 import hashlib
 import threading
 from collections import OrderedDict
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -133,47 +133,29 @@ def rate_deck_version(*, organization: Organization) -> int:
     return version or 0
 
 
-def rate_deck_for(*, organization: Organization) -> rating.RateDeck:
-    """The organization's whole deck as the rating engine's lookup object."""
-    version = tuple(RateDeck.objects.filter(organization=organization).values_list(
+def _deck_stamp(organization: Organization) -> tuple:
+    """What tells one load of the organization's deck from another: its version and when it
+    was loaded ((0, None): no deck)."""
+    return tuple(RateDeck.objects.filter(organization=organization).values_list(
         "version", "loaded_at").first() or (0, None))
-    deck = _decks.get(organization.pk, version)
+
+
+def deck_for(*, organization: Organization, stamp: tuple) -> rating.RateDeck:
+    """The organization's deck with this stamp (`_deck_stamp`, or read with other facts) as
+    the rating engine's lookup object: parsed once per process and load."""
+    deck = _decks.get(organization.pk, stamp)
     if deck is None:
         deck = rating.RateDeck(
             (r.as_rating_rate() for r in Rate.objects.filter(organization=organization)),
             organization.currency,
         )
-        _decks.put(organization.pk, version, deck)
+        _decks.put(organization.pk, stamp, deck)
     return deck
 
 
-_RATE_COLUMNS = ("direction", "prefix", "destination", "country", "number_type",
-                 "rate_per_minute", "connection_fee", "first_increment_s", "next_increment_s",
-                 "currency", "effective_from")
-
-
-def rate_lookup(*, organization: Organization, direction: str, digits: str,
-                on: date) -> rating.Rate | None:
-    """Longest-prefix match with effective dates in one indexed query (authorization, on
-    the hot path of every call set-up: hand-written SQL)."""
-    prefixes = [digits[:n] for n in range(1, min(len(digits), 15) + 1)]
-    placeholders = ", ".join(["%s"] * len(prefixes))
-    sql = (f"SELECT {', '.join(_RATE_COLUMNS)} FROM {Rate._meta.db_table} "
-           f"WHERE organization_id = %s AND direction = %s AND prefix IN ({placeholders}) "
-           "AND effective_from <= %s ORDER BY LENGTH(prefix) DESC, effective_from DESC "
-           "LIMIT 1")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [organization.pk, direction, *prefixes, on])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    values = list(row)
-    # SQLite hands dates back as text.
-    if isinstance(values[10], str):
-        values[10] = date.fromisoformat(values[10])
-    for i in (5, 6):
-        values[i] = Decimal(str(values[i]))
-    return rating.Rate(*values)
+def rate_deck_for(*, organization: Organization) -> rating.RateDeck:
+    """The organization's whole deck as the rating engine's lookup object."""
+    return deck_for(organization=organization, stamp=_deck_stamp(organization))
 
 
 def person_for_call(*, organization: Organization, upn: str) -> tuple[int, str] | None:
@@ -216,6 +198,16 @@ class CallFacts(NamedTuple):
         return pool_left(key=key, used=self.pool_used or {}, seats=self.pool_seats or {})
 
 
+def _call_facts(organization, facts, direction, digits, at, pool_kinds) -> CallFacts | None:
+    """CallFacts from the facts usage.pg read, the deck's stamp resolved to the rate."""
+    if facts is None:
+        return None
+    stamp = facts[4]
+    rate = deck_for(organization=organization, stamp=stamp).lookup(
+        direction, digits, at.date()) if digits else None
+    return CallFacts(*facts[:4], rate, *facts[5:], pool_kinds=tuple(pool_kinds))
+
+
 def authorize_facts(*, organization: Organization, upn: str, direction: str, digits: str,
                     at: datetime, pool_kinds=()) -> CallFacts | None:
     """The person with this UPN (any case), the SKUs they hold at `at`, the credit balance,
@@ -225,12 +217,14 @@ def authorize_facts(*, organization: Organization, upn: str, direction: str, dig
 
     On PostgreSQL this is one round trip (usage.pg). The reads are the same as
     `person_for_call`, `credits.selectors.licenses.licenses_at`,
-    `credits.selectors.billing.credit_balance`, `rate_lookup`, `spend_facts` and
-    `pool_facts` (tests hold them equal); elsewhere those run one by one."""
+    `credits.selectors.billing.credit_balance`, `spend_facts` and `pool_facts` (tests hold
+    them equal); elsewhere those run one by one. The rate is the rating engine's lookup in
+    the deck (`rate_deck_for`), parsed once per process and load: the round trip reads
+    only the deck's stamp."""
     if pg.available():
-        facts = pg.authorize_facts(organization=organization, upn=upn, direction=direction,
-                                   digits=digits, at=at, pool_kinds=pool_kinds)
-        return CallFacts(*facts, pool_kinds=tuple(pool_kinds)) if facts is not None else None
+        facts = pg.authorize_facts(organization=organization, upn=upn, at=at,
+                                   pool_kinds=pool_kinds)
+        return _call_facts(organization, facts, direction, digits, at, pool_kinds)
     person = person_for_call(organization=organization, upn=upn)
     if person is None:
         return None
@@ -240,8 +234,8 @@ def authorize_facts(*, organization: Organization, upn: str, direction: str, dig
     used, seats = pool_facts(organization=organization, kinds=pool_kinds, country=country,
                              at=at)
     return CallFacts(person[0], person[1], skus, credit_balance(organization=organization),
-                     rate_lookup(organization=organization, direction=direction,
-                                 digits=digits, on=at.date()) if digits else None,
+                     rate_deck_for(organization=organization).lookup(
+                         direction, digits, at.date()) if digits else None,
                      *spend_facts(organization=organization, person_id=person[0], at=at),
                      country, used, seats, tuple(pool_kinds))
 
@@ -263,8 +257,7 @@ def authorize_read(*, raw_token: str, upn: str, direction: str, digits: str, at:
     hashed = token_hash(raw_token)
     row = pg.authorize_read(token_hash=hashed, token_columns=_AUTHORIZE_TOKEN_COLUMNS,
                             organization_columns=_AUTHORIZE_ORGANIZATION_COLUMNS, upn=upn,
-                            direction=direction, digits=digits, at=at,
-                            pool_kinds=tuple(pool_kinds))
+                            at=at, pool_kinds=tuple(pool_kinds))
     if row is None:
         return None, None
     token_values, organization_values, facts = row
@@ -272,8 +265,7 @@ def authorize_read(*, raw_token: str, upn: str, direction: str, digits: str, at:
                             token_columns=_AUTHORIZE_TOKEN_COLUMNS,
                             organization_columns=_AUTHORIZE_ORGANIZATION_COLUMNS,
                             known={"token_hash": hashed, "revoked_at": None})
-    return (token,
-            CallFacts(*facts, pool_kinds=tuple(pool_kinds)) if facts is not None else None)
+    return token, _call_facts(token.organization, facts, direction, digits, at, pool_kinds)
 
 
 def rates_search(*, organization: Organization, q: str = "", direction: str = "",

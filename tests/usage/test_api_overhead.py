@@ -336,3 +336,40 @@ def test_the_api_is_told_from_pages_under_a_script_prefix(caller, token, client)
     missing = client.get("/api/v1/nothing-here", SCRIPT_NAME="/credits-center")
     assert missing.status_code == 404 and missing["Content-Type"].startswith(
         "application/json")
+
+
+def test_authorize_prices_with_the_deck_loaded_last_at_once(caller, token, client, org):
+    """The rate comes from the deck parsed once per process: the round trip reads only the
+    deck's stamp, so a deck loaded since (here, or by another process) is parsed and used
+    by the very next request; no stale rate survives it."""
+    from tests.factories import TEST_DECK_CSV, load_test_deck
+
+    from .conftest import fund
+
+    licensed(caller, "MCOPSTNC")
+    fund(org, "50")
+    body = {"userPrincipalName": "ana@contoso.com", "calleeNumber": "+33123456789",
+            "callType": "user_out"}
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+    def seconds():
+        answer = client.post(AUTHORIZE, body, content_type="application/json", **auth)
+        assert answer.status_code == 200 and answer.json()["chargedTo"] == "credits"
+        return answer.json()["maxDurationSeconds"]
+
+    before = seconds()
+    for price in ("0.04800", "0.02400"):
+        load_test_deck(org, TEST_DECK_CSV.replace("France,FR,landline,0.02400",
+                                                  f"France,FR,landline,{price}"))
+        with CaptureQueriesContext(connection) as queries:
+            after = seconds()
+        # Twice the price, half the time (to the minute block); then back.
+        if price == "0.04800":
+            assert abs(after - before / 2) <= 60, (before, after)
+        else:
+            assert after == before
+        if connection.vendor == "postgresql":
+            assert len(queries.captured_queries) == 2  # the facts, then the new deck's rows
+            with CaptureQueriesContext(connection) as queries:
+                assert seconds() == after
+            assert len(queries.captured_queries) == 1

@@ -34,7 +34,12 @@ from usage import exports, pg, rating, report, services
 from usage.models import CallRecord, UsageDestinationRollup, UsagePersonDay, UsageRollup
 from usage.records import COLUMNS, CallRecordRow
 from usage.rollups import rollups_add_calls, rollups_rebuild
-from usage.selectors import authorize_facts, authorize_read, person_for_call, rate_lookup
+from usage.selectors import (
+    authorize_facts,
+    authorize_read,
+    person_for_call,
+    rate_deck_for,
+)
 from usage.services import api_token_create, api_token_revoke, calls_ingest
 
 AT = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -46,7 +51,7 @@ def _one_by_one(org, upn, direction, digits, at, pool_kinds=()):
         return None
     skus = licenses_at(organization=org, at=at, person_ids=[person[0]]).get(person[0],
                                                                               frozenset())
-    rate = rate_lookup(organization=org, direction=direction, digits=digits, on=at.date())
+    rate = rate_deck_for(organization=org).lookup(direction, digits, at.date())
     country = (person[1] or org.country).upper()
     return (person[0], person[1], skus, credit_balance(organization=org), rate,
             *spend_facts(organization=org, person_id=person[0], at=at), country,
