@@ -35,6 +35,7 @@ from django.utils.translation import gettext as _
 from credits.models import Organization, Person
 from credits.money import ZERO
 from credits.platform.db import existing_values
+from credits.platform.gcpause import cyclic_gc_paused
 from credits.platform.services import Actor, ServiceError, audit_record
 from credits.selectors.licenses import licenses_at
 from credits.services.ledger import (
@@ -269,8 +270,16 @@ def calls_ingest(*, organization: Organization, rows: Sequence, source: str,
     API takes at most MAX_ROWS_PER_BATCH (usage.ingest).
 
     Rejected rows are reported with their index and the errors per field; duplicates (ids
-    already stored, or repeated in the batch) are counted and not charged again.
+    already stored, or repeated in the batch) are counted and not charged again. The
+    batch runs with the cyclic garbage collector paused (credits.platform.gcpause).
     """
+    with cyclic_gc_paused():
+        return _calls_ingest(organization=organization, rows=rows, source=source,
+                             actor=actor, now=now)
+
+
+def _calls_ingest(*, organization: Organization, rows: Sequence, source: str,
+                  actor: Actor | None, now: datetime | None) -> IngestResult:
     if source not in CallSource.values:
         raise ValueError(f"unknown source {source!r}")
     if len(rows) > ingest.FILE_ROWS_PER_BATCH:

@@ -360,3 +360,41 @@ def test_authorize_never_allows_a_call_longer_than_one_call_may_be_charged(api, 
     assert api.post("/pstn-calls", {"value": [row]}).json()["accepted"] == 1
     call = CallRecord.objects.get(graph_id="longest")
     assert (call.rated, call.charge) == (True, MAX_CHARGE_PER_CALL)
+
+
+def test_a_batch_runs_with_the_cyclic_collector_paused_and_gives_it_back(org, monkeypatch):
+    """calls_ingest pauses Python's cyclic garbage collector for the batch (credits.
+    platform.gcpause): on during no part of it, on again after it, after a failure too;
+    left paused when it was paused before (by another thread's batch)."""
+    import gc
+
+    from usage.services import calls_ingest
+
+    load_test_deck(org)
+    seen = []
+    assess = rating.assess
+
+    def watching(call, deck):
+        seen.append(gc.isenabled())
+        return assess(call, deck)
+
+    monkeypatch.setattr(rating, "assess", watching)
+    rows = [graph_row(f"gc-{i}", userPrincipalName="ana@contoso.com") for i in range(3)]
+    assert gc.isenabled()
+    assert calls_ingest(organization=org, rows=rows, source="api").accepted == 3
+    assert seen == [False] * 3 and gc.isenabled()
+
+    def failing(call, deck):
+        raise RuntimeError("a bug in the middle of a batch")
+
+    monkeypatch.setattr(rating, "assess", failing)
+    with pytest.raises(RuntimeError):
+        calls_ingest(organization=org, rows=[graph_row("gc-x")], source="api")
+    assert gc.isenabled()
+    monkeypatch.setattr(rating, "assess", watching)
+    gc.disable()
+    try:
+        calls_ingest(organization=org, rows=[graph_row("gc-y")], source="api")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
