@@ -13,15 +13,7 @@ from ninja.errors import HttpError
 from credits.platform.api import ApiText
 from credits.platform.services import Actor, ServiceError
 
-from . import ingest
-from .api_calls import (
-    BODY_ERRORS,
-    ERRORS,
-    PAGE_SIZE,
-    RejectedRow,
-    page_after,
-    start_range,
-)
+from . import api_calls, ingest
 from .direct_routing_store import (
     as_graph,
     decode_cursor,
@@ -56,7 +48,7 @@ class DirectRoutingCallsResult(Schema):
     accepted: int = Field(..., description="Rows stored now.")
     duplicates: int = Field(..., description="Rows already stored (same id, or the same "
                                              "call leg from Microsoft's CSV export).")
-    rejected: list[RejectedRow]
+    rejected: list[api_calls.RejectedRow]
 
 
 class DirectRoutingCallOut(Schema):
@@ -94,7 +86,8 @@ class DirectRoutingCallsPage(Schema):
     odata_next_link: str | None = Field(None, alias="@odata.nextLink")
 
 
-@router.post("/direct-routing-calls", response={200: DirectRoutingCallsResult, **BODY_ERRORS},
+@router.post("/direct-routing-calls",
+             response={200: DirectRoutingCallsResult, **api_calls.BODY_ERRORS},
              summary="Post Direct Routing calls (Graph directRoutingLogRow, up to 1000)")
 def post_direct_routing_calls(request, body: DirectRoutingCallsIn):
     try:
@@ -107,7 +100,7 @@ def post_direct_routing_calls(request, body: DirectRoutingCallsIn):
             "rejected": result.rejected}
 
 
-@router.get("/direct-routing-calls", response={200: DirectRoutingCallsPage, **ERRORS},
+@router.get("/direct-routing-calls", response={200: DirectRoutingCallsPage, **api_calls.ERRORS},
             by_alias=True,
             summary="Direct Routing calls that started in a range of at most 90 days, 1000 "
                     "per page",
@@ -125,10 +118,10 @@ def get_direct_routing_calls(
                                                description="From `@odata.nextLink`, "
                                                            "as given (signed).")] = None,
 ):
-    start, end = start_range(fromDateTime, toDateTime)
-    after = page_after(skiptoken, decode_cursor)
+    start, end = api_calls.start_range(fromDateTime, toDateTime)
+    after = api_calls.page_after(skiptoken, decode_cursor)
     rows, next_cursor = direct_routing_page(organization=request.auth, start=start, end=end,
-                                            after=after, size=PAGE_SIZE)
+                                            after=after, size=api_calls.PAGE_SIZE)
     link = None
     if next_cursor is not None:
         query = urlencode({"fromDateTime": start.isoformat(), "toDateTime": end.isoformat(),

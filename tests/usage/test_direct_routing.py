@@ -309,7 +309,7 @@ def test_api_get_pages_graph_style_within_90_days(api, org, monkeypatch):
              "startDateTime": f"2026-11-02T09:00:0{n}Z",
              "inviteDateTime": None, "endDateTime": None} for n in range(3)]
     assert api.post("/direct-routing-calls", {"value": rows}).json()["accepted"] == 3
-    monkeypatch.setattr(direct_routing_api, "PAGE_SIZE", 2)
+    monkeypatch.setattr(direct_routing_api.api_calls, "PAGE_SIZE", 2)
     params = {"fromDateTime": "2026-11-02T09:00:00Z", "toDateTime": "2026-11-02T09:00:02Z"}
     first = api.get("/direct-routing-calls", params).json()
     assert first["@odata.context"].endswith("directRoutingLogRow)")
