@@ -202,7 +202,11 @@ def test_a_new_billing_admin_funds_assigns_imports_reports_and_exports(
     filters.get_by_label(label("User")).fill("isaiah")
     filters.get_by_label(label("Domestic/international")).select_option("international")
     filters.get_by_role("button", name="Apply").click()
-    page.wait_for_url(re.compile(r"user=isaiah"))
+    # The form also asks on every change: the typed name and the chosen scope each sent a
+    # request. Wait for the answer with both, and for none in flight (htmx marks the body
+    # while it waits), or a late answer could replace the page under the next click.
+    page.wait_for_url(re.compile(r"(?=.*user=isaiah)(?=.*context=international)"))
+    expect(page.locator("#report-body")).not_to_have_class(re.compile(r"htmx-request"))
     calls = page.locator("#calls-heading ~ .table-wrap tbody tr")
     expect(calls.first).to_be_visible()
     expect(page.locator("[data-tile=calls]")).not_to_have_text("0")
