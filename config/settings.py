@@ -230,6 +230,10 @@ CELERY_BEAT_SCHEDULE = {
 
 # Requests per minute per API token, counted in the shared cache (0: no limit).
 API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=6000)
+# Rate decks kept parsed per process (usage.selectors): call authorization prices from
+# them, so this should cover the organizations that place calls; past it, a deck is read
+# and parsed again when its organization's turn comes.
+RATE_DECK_CACHE_SIZE = env.int("RATE_DECK_CACHE_SIZE", default=64)
 
 # --- E-mail -----------------------------------------------------------------------------------
 # On one's own machine, each e-mail is a file under var/mail/ (the message center shows the

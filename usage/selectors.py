@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import NamedTuple
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Q, QuerySet
 from django.db.models.base import DEFERRED
@@ -97,12 +98,12 @@ class _DeckCache:
     A cache, not state: every use first reads the deck's stamp (its version and when it
     was loaded) from the database, so a deck loaded by another process is seen at once.
     The version alone is not enough: a deck deleted and loaded again, or a reused
-    organization id (SQLite reuses them), starts again at version 1. Bounded, and safe
-    across threads.
+    organization id (SQLite reuses them), starts again at version 1. Bounded
+    (RATE_DECK_CACHE_SIZE organizations), and safe across threads.
     """
 
-    def __init__(self, size: int = 16):
-        self._size = size
+    def __init__(self, size: int | None = None):
+        self._size = size or settings.RATE_DECK_CACHE_SIZE
         self._items: OrderedDict[int, tuple[tuple, rating.RateDeck]] = OrderedDict()
         self._lock = threading.Lock()
 

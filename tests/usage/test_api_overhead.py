@@ -373,3 +373,50 @@ def test_authorize_prices_with_the_deck_loaded_last_at_once(caller, token, clien
             with CaptureQueriesContext(connection) as queries:
                 assert seconds() == after
             assert len(queries.captured_queries) == 1
+
+
+def test_organizations_authorizing_in_turn_keep_their_parsed_decks(client, monkeypatch):
+    """Each organization's deck stays parsed (RATE_DECK_CACHE_SIZE of them per process):
+    organizations placing calls in turn cost one query each once warm, and a cache smaller
+    than them reads the decks again, one more query each, with the same answers."""
+    from credits.platform.services import Actor
+    from tests.factories import OrganizationFactory, load_test_deck
+    from usage import selectors
+    from usage.services import api_token_create
+
+    from .conftest import fund
+
+    callers = []
+    for i in range(3):
+        org = OrganizationFactory(name=f"Org {i}", slug=f"org-{i}")
+        load_test_deck(org)
+        fund(org, str(20 + 10 * i))  # a different answer per organization
+        licensed(PersonFactory(organization=org, upn=f"ana@org{i}.example",
+                               usage_location="US"), "MCOEV", "MCOPSTNC")
+        token = api_token_create(organization=org, name="switch", actor=Actor.system("t"))[1]
+        callers.append((f"ana@org{i}.example", {"HTTP_AUTHORIZATION": f"Bearer {token}"}))
+
+    def round_of_calls() -> list[tuple[int, int]]:
+        """(queries, maxDurationSeconds) of each organization's call, in turn."""
+        seen = []
+        for upn, auth in callers:
+            with CaptureQueriesContext(connection) as queries:
+                answer = client.post(AUTHORIZE, {"userPrincipalName": upn,
+                                                 "calleeNumber": "+33123456789",
+                                                 "callType": "user_out"},
+                                     content_type="application/json", **auth)
+            assert answer.status_code == 200 and answer.json()["chargedTo"] == "credits"
+            seen.append((len(queries.captured_queries), answer.json()["maxDurationSeconds"]))
+        return seen
+
+    round_of_calls()  # records each token's use and parses each deck
+    warm = round_of_calls()
+    durations = [d for _n, d in warm]
+    assert len(set(durations)) == 3
+    monkeypatch.setattr(selectors, "_decks", selectors._DeckCache(size=2))
+    round_of_calls()
+    small = round_of_calls()
+    assert [d for _n, d in small] == durations
+    if connection.vendor == "postgresql":
+        assert [n for n, _d in warm] == [1, 1, 1]
+        assert [n for n, _d in small] == [2, 2, 2]  # each deck read again in its turn
