@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from credits.models import Organization
 from credits.platform.db import existing_values
+from credits.platform.gcpause import cyclic_gc_paused
 from credits.platform.services import Actor, ServiceError, audit_record
 
 from . import cursors, direct_routing, ingest
@@ -53,11 +54,13 @@ def _lock(organization: Organization) -> None:
                            [INGEST_LOCK_SPACE, organization.pk % 2**31])
 
 
+@cyclic_gc_paused()
 def direct_routing_ingest(*, organization: Organization, rows: Sequence, source: str,
                           actor: Actor | None = None,
                           now: datetime | None = None) -> DirectRoutingResult:
     """Validate and store up to FILE_ROWS_PER_BATCH Graph directRoutingLogRow dicts. Rejected
-    rows come back with their index and the errors per field; duplicates are counted."""
+    rows come back with their index and the errors per field; duplicates are counted. The
+    batch runs with the cyclic garbage collector paused (credits.platform.gcpause)."""
     if source not in CallSource.values:
         raise ValueError(f"unknown source {source!r}")
     if len(rows) > ingest.FILE_ROWS_PER_BATCH:

@@ -103,7 +103,7 @@ class _DeckCache:
     """
 
     def __init__(self, size: int | None = None):
-        self._size = size or settings.RATE_DECK_CACHE_SIZE
+        self._size = max(1, size or settings.RATE_DECK_CACHE_SIZE)
         self._items: OrderedDict[int, tuple[tuple, rating.RateDeck]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -127,11 +127,7 @@ _decks = _DeckCache()
 
 
 def rate_deck_version(*, organization: Organization) -> int:
-    version = (
-        RateDeck.objects.filter(organization=organization).values_list("version", flat=True)
-        .first()
-    )
-    return version or 0
+    return _deck_stamp(organization)[0]
 
 
 def _deck_stamp(organization: Organization) -> tuple:

@@ -264,6 +264,7 @@ def _insert(records: list[CallRecordRow]) -> None:
 _CONTEXTS = {True: "Domestic", False: "International"}
 
 
+@cyclic_gc_paused()
 def calls_ingest(*, organization: Organization, rows: Sequence, source: str,
                  actor: Actor | None = None, now: datetime | None = None) -> IngestResult:
     """Validate, rate, store and charge up to FILE_ROWS_PER_BATCH Graph rows (dicts); the
@@ -273,13 +274,6 @@ def calls_ingest(*, organization: Organization, rows: Sequence, source: str,
     already stored, or repeated in the batch) are counted and not charged again. The
     batch runs with the cyclic garbage collector paused (credits.platform.gcpause).
     """
-    with cyclic_gc_paused():
-        return _calls_ingest(organization=organization, rows=rows, source=source,
-                             actor=actor, now=now)
-
-
-def _calls_ingest(*, organization: Organization, rows: Sequence, source: str,
-                  actor: Actor | None, now: datetime | None) -> IngestResult:
     if source not in CallSource.values:
         raise ValueError(f"unknown source {source!r}")
     if len(rows) > ingest.FILE_ROWS_PER_BATCH:

@@ -362,39 +362,47 @@ def test_authorize_never_allows_a_call_longer_than_one_call_may_be_charged(api, 
     assert (call.rated, call.charge) == (True, MAX_CHARGE_PER_CALL)
 
 
-def test_a_batch_runs_with_the_cyclic_collector_paused_and_gives_it_back(org, monkeypatch):
-    """calls_ingest pauses Python's cyclic garbage collector for the batch (credits.
-    platform.gcpause): on during no part of it, on again after it, after a failure too;
-    left paused when it was paused before (by another thread's batch)."""
+def test_batches_run_with_the_cyclic_collector_paused_and_give_it_back(org, monkeypatch):
+    """calls_ingest and direct_routing_ingest pause Python's cyclic garbage collector for
+    the batch (credits.platform.gcpause): off during it, on again after it, after a failure
+    too; left paused when it was paused before (by another thread's batch)."""
     import gc
 
+    from usage import direct_routing
+    from usage.direct_routing_store import direct_routing_ingest
     from usage.services import calls_ingest
 
+    from .test_direct_routing import GRAPH_PAGE
+
     load_test_deck(org)
-    seen = []
-    assess = rating.assess
+    dr_row = GRAPH_PAGE["value"][0]
+    for ingest_batch, module, name, row in (
+            (calls_ingest, rating, "assess",
+             lambda i: graph_row(f"gc-{i}", userPrincipalName="ana@contoso.com")),
+            (direct_routing_ingest, direct_routing, "parse_row",
+             lambda i: {**dr_row, "id": f"gc-dr-{i}", "correlationId": f"gc-dr-{i}"})):
+        seen = []
+        original = getattr(module, name)
 
-    def watching(call, deck):
-        seen.append(gc.isenabled())
-        return assess(call, deck)
+        def watching(*args, original=original, seen=seen):
+            seen.append(gc.isenabled())
+            return original(*args)
 
-    monkeypatch.setattr(rating, "assess", watching)
-    rows = [graph_row(f"gc-{i}", userPrincipalName="ana@contoso.com") for i in range(3)]
-    assert gc.isenabled()
-    assert calls_ingest(organization=org, rows=rows, source="api").accepted == 3
-    assert seen == [False] * 3 and gc.isenabled()
+        def failing(*args):
+            raise RuntimeError("a bug in the middle of a batch")
 
-    def failing(call, deck):
-        raise RuntimeError("a bug in the middle of a batch")
-
-    monkeypatch.setattr(rating, "assess", failing)
-    with pytest.raises(RuntimeError):
-        calls_ingest(organization=org, rows=[graph_row("gc-x")], source="api")
-    assert gc.isenabled()
-    monkeypatch.setattr(rating, "assess", watching)
-    gc.disable()
-    try:
-        calls_ingest(organization=org, rows=[graph_row("gc-y")], source="api")
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
+        monkeypatch.setattr(module, name, watching)
+        assert gc.isenabled()
+        result = ingest_batch(organization=org, rows=[row(i) for i in range(3)], source="api")
+        assert result.accepted == 3 and seen == [False] * 3 and gc.isenabled(), name
+        monkeypatch.setattr(module, name, failing)
+        with pytest.raises(RuntimeError):
+            ingest_batch(organization=org, rows=[row("x")], source="api")
+        assert gc.isenabled()
+        monkeypatch.setattr(module, name, watching)
+        gc.disable()
+        try:
+            ingest_batch(organization=org, rows=[row("y")], source="api")
+            assert not gc.isenabled()
+        finally:
+            gc.enable()
