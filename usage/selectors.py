@@ -27,6 +27,13 @@ def token_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+def _could_be_token(raw: str) -> bool:
+    """Whether a presented bearer value could be one of our tokens (short ASCII text, as
+    `api_token_create` makes them): anything else is refused before it is hashed, which a
+    lone surrogate could not be."""
+    return bool(raw) and len(raw) <= 200 and raw.isascii()
+
+
 _TOKEN_COLUMNS = tuple(f.column for f in ApiToken._meta.concrete_fields)
 _ORGANIZATION_COLUMNS = tuple(f.column for f in Organization._meta.concrete_fields)
 # What call authorization reads of its token and organization, in the same statement as
@@ -69,7 +76,7 @@ def api_token_authenticate(*, raw: str) -> ApiToken | None:
 
     Every API request runs this, so it is one hand-written query (the ORM's query building
     cost more than the query itself)."""
-    if not raw or len(raw) > 200:
+    if not _could_be_token(raw):
         return None
     sql = "SELECT {}, {} FROM {} t JOIN {} o ON o.id = t.organization_id " \
           "WHERE t.token_hash = %s AND t.revoked_at IS NULL".format(
@@ -242,7 +249,7 @@ def authorize_read(*, raw_token: str, upn: str, direction: str, digits: str, at:
     """(the active API token with this value, its organization attached, or None; the facts
     of `authorize_facts` in its organization, or None): on PostgreSQL in ONE round trip,
     the token row included, so that a revoked token is refused at once."""
-    if not raw_token or len(raw_token) > 200:
+    if not _could_be_token(raw_token):
         return None, None
     if not pg.available():
         token = api_token_authenticate(raw=raw_token)

@@ -263,7 +263,9 @@ def test_the_bearer_header_reads_as_ninjas_http_bearer(caller, token, client):
     the token after the first space."""
     forms = [(f"Bearer {token}", 200), (f"bearer {token}", 200), (f"BEARER {token}", 200),
              (f"Token {token}", 401), (f"Basic {token}", 401), (token, 401), ("Bearer", 401),
-             ("Bearer ", 401), (f"Bearer  {token}", 401), (f"Bearer {token} ", 401), ("", 401)]
+             ("Bearer ", 401), (f"Bearer  {token}", 401), (f"Bearer {token} ", 401), ("", 401),
+             ("Bearer " + "x" * 5000, 401), (f"Bearer {token}\x00", 401),
+             (f"Bearer {token[:-1]}\udcff", 401)]
     for value, status in forms:
         for method, path, body in (
                 ("get", "/api/v1/credits/balance", None),
